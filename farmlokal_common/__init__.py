@@ -1,0 +1,1 @@
+"""farmlokal_common package."""

@@ -1,0 +1,18 @@
+"""The Redis client every service shares: bytes in and out (pybreaker needs that), short timeouts."""
+
+from __future__ import annotations
+
+import redis
+
+from farmlokal_common.settings import ServiceSettings
+
+
+def make_redis(settings: ServiceSettings) -> redis.Redis:
+    """hiredis parses replies when installed; timeouts keep a dead Redis from stalling RPCs."""
+    return redis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_socket_timeout_seconds,
+        socket_connect_timeout=settings.redis_socket_timeout_seconds,
+        health_check_interval=15,
+        max_connections=settings.thread_pool_size * 2,
+    )

@@ -1,0 +1,167 @@
+"""Builds and runs a gRPC server: interceptors, health, reflection, graceful stop, worker processes."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from concurrent import futures
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from farmlokal_common.interceptors.error_mapping import ErrorMappingInterceptor
+from farmlokal_common.interceptors.request_logging import RequestLoggingInterceptor
+from farmlokal_common.settings import ServiceSettings
+
+log = logging.getLogger("farmlokal.server")
+
+Registrar = Callable[[grpc.Server], None]
+DependencyCheck = Callable[[], None]
+
+
+@dataclass
+class ServiceApp:
+    """What a service hands to the server builder: servicers, checks, interceptors, cleanup."""
+
+    service_names: Sequence[str]
+    register: Registrar
+    dependency_checks: dict[str, DependencyCheck] = field(default_factory=dict)
+    interceptors: Sequence[grpc.ServerInterceptor] = ()
+    on_stop: Sequence[Callable[[], None]] = ()
+    background: Sequence[Callable[[threading.Event], None]] = ()
+
+
+@dataclass
+class RunningServer:
+    server: grpc.Server
+    port: int
+    health: health.HealthServicer
+    app: ServiceApp
+    stopping: threading.Event
+
+    def stop(self, grace: float) -> None:
+        """Health NOT_SERVING first, then let in-flight RPCs finish, then release resources."""
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        for hook in self.app.on_stop:
+            try:
+                hook()
+            except Exception:
+                log.exception("shutdown hook failed")
+
+
+def create_server(address: str, app: ServiceApp, settings: ServiceSettings) -> RunningServer:
+    """Starts the server on address (port 0 picks a free one) and returns it with its port."""
+    options = [
+        ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.max_receive_message_length", 2 * 1024 * 1024),
+    ]
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.thread_pool_size),
+        interceptors=[RequestLoggingInterceptor(), ErrorMappingInterceptor(), *app.interceptors],
+        options=options,
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+    )
+    app.register(server)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [*app.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    )
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot listen on {address}: the port is taken or the address is invalid")
+    server.start()
+    running = RunningServer(server, port, health_servicer, app, threading.Event())
+    _start_health_monitor(running, settings.health_check_interval_seconds)
+    for task in app.background:
+        threading.Thread(target=task, args=(running.stopping,), daemon=True).start()
+    return running
+
+
+def _start_health_monitor(running: RunningServer, interval: float) -> None:
+    """Serving follows the dependencies: any failing check turns every service NOT_SERVING."""
+
+    def set_all(status: int) -> None:
+        for name in ("", *running.app.service_names):
+            running.health.set(name, status)
+
+    def check_once() -> None:
+        failing = []
+        for name, check in running.app.dependency_checks.items():
+            try:
+                check()
+            except Exception as error:
+                failing.append(f"{name}: {type(error).__name__}")
+        if failing:
+            log.warning("dependencies failing", extra={"failing": failing})
+        set_all(
+            health_pb2.HealthCheckResponse.NOT_SERVING if failing else health_pb2.HealthCheckResponse.SERVING
+        )
+
+    def loop() -> None:
+        while not running.stopping.wait(interval):
+            check_once()
+
+    check_once()
+    threading.Thread(target=loop, name="health-monitor", daemon=True).start()
+
+
+def serve(settings: ServiceSettings, build_app: Callable[[], ServiceApp]) -> None:
+    """Runs settings.workers processes sharing the port (SO_REUSEPORT); SIGTERM stops them gracefully.
+
+    Workers are forked before any gRPC object exists, as grpcio requires.
+    """
+    if settings.workers <= 1:
+        _serve_one(settings, build_app)
+        return
+    children = []
+    for _ in range(settings.workers):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _serve_one(settings, build_app)
+            finally:
+                os._exit(0)
+        children.append(pid)
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for child in children:
+        os.waitpid(child, 0)
+
+
+def _serve_one(settings: ServiceSettings, build_app: Callable[[], ServiceApp]) -> None:
+    app = build_app()
+    running = create_server(settings.grpc_address, app, settings)
+    log.info("serving", extra={"address": f"{settings.grpc_host}:{running.port}", "pid": os.getpid()})
+    done = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("stopping", extra={"signal": signal.Signals(signum).name})
+
+        def stop() -> None:
+            running.stop(settings.grace_seconds)
+            done.set()
+
+        threading.Thread(target=stop, name="graceful-stop").start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    done.wait()
+    log.info("stopped")

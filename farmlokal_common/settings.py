@@ -1,0 +1,48 @@
+"""Settings shared by every service; each service subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Dev defaults: the ports `make up` uses. Non-standard MariaDB/Redis ports keep the dev stack
+# clear of system services that apt may have started on 3306/6379.
+DEV_MARIADB_PORT = 13306
+DEV_REDIS_PORT = 16379
+DEV_SANDBOX_PORT = 18090
+
+
+class ServiceSettings(BaseSettings):
+    """What every gRPC service needs: listen address, process model, MySQL, Redis, logging."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    version: str = "0.1.0"
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 0
+    metrics_port: int = 0
+    workers: int = 1
+    thread_pool_size: int = 32
+    max_concurrent_rpcs: int = 256
+    grace_seconds: float = 10.0
+    log_level: str = "INFO"
+
+    database_url: str = ""
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_pool_timeout_seconds: float = 5.0
+    db_connect_timeout_seconds: int = 3
+    db_read_timeout_seconds: int = 10
+
+    redis_url: str = f"redis://127.0.0.1:{DEV_REDIS_PORT}/0"
+    redis_socket_timeout_seconds: float = 0.5
+
+    health_check_interval_seconds: float = 2.0
+
+    @property
+    def grpc_address(self) -> str:
+        return f"{self.grpc_host}:{self.grpc_port}"
+
+
+def dev_database_url(schema: str, port: int = DEV_MARIADB_PORT, host: str = "127.0.0.1") -> str:
+    """The dev stack's URL for a service's own user and schema (user and password = schema)."""
+    return f"mysql+mysqldb://{schema}_svc:{schema}_dev_pw@{host}:{port}/{schema}?charset=utf8mb4"
