@@ -1,0 +1,20 @@
+"""Auth service settings (env prefix AUTH_)."""
+
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from farmlokal_common.settings import DEV_SANDBOX_PORT, ServiceSettings, dev_database_url
+
+
+class AuthSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="AUTH_", frozen=True, extra="ignore")
+
+    grpc_port: int = 50053
+    metrics_port: int = 9103
+    database_url: str = dev_database_url("auth")
+    token_url: str = f"http://127.0.0.1:{DEV_SANDBOX_PORT}/oauth/token"
+    client_id: str = "farmlokal-services"
+    client_secret: str = "dev-services-secret"
+    audience: str = "https://supplier.farmlokal.test"
+    scope: str = "supplier:read"
