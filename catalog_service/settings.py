@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic_settings import SettingsConfigDict
 
-from farmlokal_common.settings import ServiceSettings, dev_database_url
+from farmlokal_common.settings import DEV_SANDBOX_PORT, ServiceSettings, dev_database_url
 
 
 class CatalogSettings(ServiceSettings):
@@ -23,6 +23,8 @@ class CatalogSettings(ServiceSettings):
     uncached_concurrency: int = 8
     auth_address: str = "127.0.0.1:50053"
     webhook_address: str = "127.0.0.1:50052"
+    oauth_health_url: str = f"http://127.0.0.1:{DEV_SANDBOX_PORT}/healthz"
+    supplier_health_url: str = f"http://127.0.0.1:{DEV_SANDBOX_PORT}/healthz"
     rate_limits: str = "ListProducts=100/1,GetProduct=200/1,ListCategories=50/1,*=100/1"
 
     @property

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -91,17 +91,14 @@ class DeadlineExceeded(ServiceError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
-@dataclass
 class RateLimited(ServiceError):
     """Too many requests: retry-after travels as trailing metadata (an HTTP header at the edge)."""
 
-    message: str
-    retry_after_seconds: int
-    headers: dict[str, str] = field(default_factory=dict)
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
-    def __post_init__(self) -> None:
-        Exception.__init__(self, self.message)
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
 
     def details(self) -> list[any_pb2.Any]:
         info = error_details_pb2.RetryInfo(
@@ -110,7 +107,7 @@ class RateLimited(ServiceError):
         return [_pack(info)]
 
     def trailing_metadata(self) -> tuple[tuple[str, str], ...]:
-        return (("retry-after", str(self.retry_after_seconds)), *self.headers.items())
+        return (("retry-after", str(self.retry_after_seconds)),)
 
 
 class Unavailable(ServiceError):

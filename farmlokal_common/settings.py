@@ -37,6 +37,8 @@ class ServiceSettings(BaseSettings):
     redis_socket_timeout_seconds: float = 0.5
 
     health_check_interval_seconds: float = 2.0
+    # Per public route: ROUTE=REQUESTS/SECONDS, comma-separated; "*" is the default for other routes.
+    rate_limits: str = "*=100/1"
 
     @property
     def grpc_address(self) -> str:

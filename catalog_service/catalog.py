@@ -1,0 +1,43 @@
+"""The catalog's read use cases: listing through the response cache, products, categories."""
+
+from __future__ import annotations
+
+from farmlokal.catalog.v1 import catalog_pb2 as pb
+
+from catalog_service import presenters
+from catalog_service.listing.query import ListQuery
+from catalog_service.listing.repository import ProductReader
+from farmlokal_common.errors import NotFound
+from farmlokal_common.response_cache import ResponseCache
+
+
+class Catalog:
+    def __init__(self, reader: ProductReader, cache: ResponseCache) -> None:
+        self._reader = reader
+        self._cache = cache
+
+    def list_products(self, query: ListQuery) -> pb.ListProductsResponse:
+        """Served from the cache when warm; on a miss one caller per query computes (single-flight)."""
+        body = self._cache.get_or_compute("list:" + query.cache_key(), lambda: self._render_page(query))
+        return pb.ListProductsResponse.FromString(body)
+
+    def get_product(self, product_id: int) -> pb.Product:
+        record = self._reader.get(product_id)
+        if record is None:
+            raise NotFound(f"product {product_id} does not exist")
+        return presenters.product(record)
+
+    def list_categories(self) -> pb.ListCategoriesResponse:
+        body = self._cache.get_or_compute(
+            "categories", lambda: presenters.categories(self._reader.categories()).SerializeToString()
+        )
+        return pb.ListCategoriesResponse.FromString(body)
+
+    def _render_page(self, query: ListQuery) -> bytes:
+        page = self._reader.list_page(query)
+        response = pb.ListProductsResponse(
+            products=[presenters.product(record) for record in page.products],
+            next_cursor=page.next_cursor,
+            has_more=page.has_more,
+        )
+        return response.SerializeToString()

@@ -1,0 +1,146 @@
+"""Thin gRPC servicers: parse the request, call the service layer, build the response."""
+
+from __future__ import annotations
+
+from farmlokal.catalog.v1 import catalog_internal_pb2 as ipb
+from farmlokal.catalog.v1 import catalog_internal_pb2_grpc as ipb_grpc
+from farmlokal.catalog.v1 import catalog_pb2 as pb
+from farmlokal.catalog.v1 import catalog_pb2_grpc as pb_grpc
+from grpc import ServicerContext
+
+from catalog_service import presenters
+from catalog_service.catalog import Catalog
+from catalog_service.health_report import DOWN, HealthReporter
+from catalog_service.listing.cursor import CursorCodec
+from catalog_service.listing.query import parse_list_request, parse_product_id
+from catalog_service.product_input import check_stock, check_text, parse_price, product_fields
+from catalog_service.writes import ProductWriter, Selector
+from farmlokal_common import response_headers
+from farmlokal_common.errors import FieldViolation, InvalidArgument, Unimplemented
+
+
+class CatalogServicer(pb_grpc.CatalogServiceServicer):
+    def __init__(self, catalog: Catalog, cursors: CursorCodec) -> None:
+        self._catalog = catalog
+        self._cursors = cursors
+
+    def ListProducts(
+        self, request: pb.ListProductsRequest, context: ServicerContext
+    ) -> pb.ListProductsResponse:
+        return self._catalog.list_products(parse_list_request(request, self._cursors))
+
+    def GetProduct(self, request: pb.GetProductRequest, context: ServicerContext) -> pb.GetProductResponse:
+        return pb.GetProductResponse(product=self._catalog.get_product(parse_product_id(request.id)))
+
+    def ListCategories(
+        self, request: pb.ListCategoriesRequest, context: ServicerContext
+    ) -> pb.ListCategoriesResponse:
+        return self._catalog.list_categories()
+
+
+class SupplierServicer(pb_grpc.SupplierServiceServicer):
+    """The supplier integration (API A) is its own issue; until it lands these answer UNIMPLEMENTED."""
+
+    def SyncSupplier(
+        self, request: pb.SyncSupplierRequest, context: ServicerContext
+    ) -> pb.SyncSupplierResponse:
+        raise Unimplemented("supplier sync is not available yet")
+
+    def GetSupplierStatus(
+        self, request: pb.GetSupplierStatusRequest, context: ServicerContext
+    ) -> pb.GetSupplierStatusResponse:
+        raise Unimplemented("supplier status is not available yet")
+
+
+class SystemHealthServicer(pb_grpc.SystemHealthServiceServicer):
+    def __init__(self, reporter: HealthReporter) -> None:
+        self._reporter = reporter
+
+    def GetHealth(self, request: pb.GetHealthRequest, context: ServicerContext) -> pb.GetHealthResponse:
+        report = self._reporter.report()
+        if report.status == DOWN:
+            response_headers.set_http_status(503)
+        return pb.GetHealthResponse(
+            status=report.status,
+            version=report.version,
+            uptime_seconds=report.uptime_seconds,
+            checks={
+                name: pb.HealthCheck(state=state, latency_ms=result.latency_ms, detail=result.detail)
+                for name, (state, result) in report.checks.items()
+            },
+        )
+
+    def GetLiveness(self, request: pb.GetLivenessRequest, context: ServicerContext) -> pb.GetLivenessResponse:
+        return pb.GetLivenessResponse(status="ok")
+
+    def GetReadiness(
+        self, request: pb.GetReadinessRequest, context: ServicerContext
+    ) -> pb.GetReadinessResponse:
+        if self._reporter.ready():
+            return pb.GetReadinessResponse(status="ready")
+        response_headers.set_http_status(503)
+        return pb.GetReadinessResponse(status="not_ready")
+
+
+def _selector(
+    request: ipb.UpdateProductRequest | ipb.DeleteProductRequest | ipb.AdjustStockRequest,
+) -> Selector:
+    which = request.WhichOneof("selector")
+    if which == "id" and request.id > 0:
+        return Selector(id=request.id)
+    if which == "external_id" and request.external_id:
+        return Selector(external_id=request.external_id)
+    raise InvalidArgument(FieldViolation("selector", "give a positive id or a non-empty external_id"))
+
+
+class ProductWriteServicer(ipb_grpc.ProductWriteServiceServicer):
+    """Internal write path (not routed by the public edge)."""
+
+    def __init__(self, writer: ProductWriter) -> None:
+        self._writer = writer
+
+    def UpsertProducts(
+        self, request: ipb.UpsertProductsRequest, context: ServicerContext
+    ) -> ipb.UpsertProductsResponse:
+        fields = [
+            product_fields(
+                p.external_id, p.name, p.description, p.category, p.price, p.stock, f"products[{i}]."
+            )
+            for i, p in enumerate(request.products)
+        ]
+        result = self._writer.upsert(fields)
+        return ipb.UpsertProductsResponse(
+            created=result.created, updated=result.updated, unchanged=result.unchanged
+        )
+
+    def UpdateProduct(
+        self, request: ipb.UpdateProductRequest, context: ServicerContext
+    ) -> ipb.UpdateProductResponse:
+        violations: list[FieldViolation] = []
+        changes = {
+            "name": check_text(request.name, "name", 200, violations) if request.HasField("name") else None,
+            "description": check_text(request.description, "description", 5000, violations, required=False)
+            if request.HasField("description")
+            else None,
+            "category": check_text(request.category, "category", 64, violations)
+            if request.HasField("category")
+            else None,
+            "stock": check_stock(request.stock, "stock", violations) if request.HasField("stock") else None,
+        }
+        if violations:
+            raise InvalidArgument(violations)
+        if request.HasField("price"):
+            changes["price"] = parse_price(request.price)
+        record = self._writer.update(_selector(request), changes)
+        return ipb.UpdateProductResponse(product=presenters.product(record))
+
+    def DeleteProduct(
+        self, request: ipb.DeleteProductRequest, context: ServicerContext
+    ) -> ipb.DeleteProductResponse:
+        return ipb.DeleteProductResponse(deleted=self._writer.delete(_selector(request)))
+
+    def AdjustStock(
+        self, request: ipb.AdjustStockRequest, context: ServicerContext
+    ) -> ipb.AdjustStockResponse:
+        record = self._writer.adjust_stock(_selector(request), request.delta)
+        return ipb.AdjustStockResponse(product=presenters.product(record))

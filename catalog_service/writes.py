@@ -1,0 +1,250 @@
+"""The catalog write path: one transaction per write, outbox rows for subscribers, cache generation bump."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, text
+from sqlalchemy.exc import OperationalError
+
+from catalog_service.domain import ProductRecord
+from catalog_service.product_input import ProductFields
+from farmlokal_common.errors import Aborted, FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from farmlokal_common.response_cache import ResponseCache
+
+MAX_BATCH = 1000
+_COLUMNS = "id, external_id, name, description, category, price, stock, created_at, updated_at"
+_DEADLOCK_CODES = {1213, 1205}  # deadlock, lock wait timeout
+
+
+@dataclass(frozen=True)
+class Selector:
+    id: int | None = None
+    external_id: str | None = None
+
+
+@dataclass
+class UpsertResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    changed_ids: list[int] = field(default_factory=list)
+
+
+# Hooks run inside the write transaction (e.g. to maintain search structures): (conn, changed, deleted).
+ChangeHook = Callable[[Connection, Sequence[int], Sequence[int]], None]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _record(row: Any) -> ProductRecord:
+    m = row._mapping
+    return ProductRecord(
+        id=int(m["id"]),
+        external_id=m["external_id"],
+        name=m["name"],
+        description=m["description"],
+        category=m["category"],
+        price=Decimal(m["price"]),
+        stock=int(m["stock"]),
+        created_at=m["created_at"].replace(tzinfo=dt.UTC),
+        updated_at=m["updated_at"].replace(tzinfo=dt.UTC),
+    )
+
+
+def _payload(record: ProductRecord) -> str:
+    return json.dumps(
+        {
+            "id": str(record.id),
+            "external_id": record.external_id,
+            "name": record.name,
+            "description": record.description,
+            "category": record.category,
+            "price": f"{record.price:.2f}",
+            "stock": record.stock,
+            "created_at": record.created_at.isoformat().replace("+00:00", "Z"),
+            "updated_at": record.updated_at.isoformat().replace("+00:00", "Z"),
+        }
+    )
+
+
+class ProductWriter:
+    def __init__(self, engine: Engine, cache: ResponseCache, hooks: Sequence[ChangeHook] = ()) -> None:
+        self._engine = engine
+        self._cache = cache
+        self._hooks = list(hooks)
+
+    def add_hook(self, hook: ChangeHook) -> None:
+        self._hooks.append(hook)
+
+    def upsert(self, products: Sequence[ProductFields]) -> UpsertResult:
+        if not products:
+            return UpsertResult()
+        if len(products) > MAX_BATCH:
+            raise InvalidArgument(FieldViolation("products", f"at most {MAX_BATCH} products per batch"))
+        by_external = {p.external_id: p for p in products}  # the last one wins within a batch
+        if len(by_external) != len(products):
+            raise InvalidArgument(FieldViolation("products", "external_id must be unique within a batch"))
+        return self._in_transaction(lambda conn: self._upsert(conn, by_external))
+
+    def update(self, selector: Selector, changes: dict[str, Any]) -> ProductRecord:
+        def work(conn: Connection) -> ProductRecord:
+            before = self._lock_one(conn, selector)
+            values = {k: v for k, v in changes.items() if v is not None}
+            if not values:
+                return before
+            sets = ", ".join(f"{column} = :{column}" for column in values)
+            conn.execute(
+                text(f"UPDATE products SET {sets}, updated_at = :now WHERE id = :id"),
+                {**values, "now": _now(), "id": before.id},
+            )
+            return self._after_change(conn, before.id, "product.updated")
+
+        return self._in_transaction(work)
+
+    def adjust_stock(self, selector: Selector, delta: int) -> ProductRecord:
+        def work(conn: Connection) -> ProductRecord:
+            before = self._lock_one(conn, selector)
+            if before.stock + delta < 0:
+                raise FailedPrecondition(
+                    f"stock of product {before.id} is {before.stock}; cannot remove {-delta}"
+                )
+            conn.execute(
+                text("UPDATE products SET stock = stock + :d, updated_at = :now WHERE id = :id"),
+                {"d": delta, "now": _now(), "id": before.id},
+            )
+            return self._after_change(conn, before.id, "product.updated")
+
+        return self._in_transaction(work)
+
+    def delete(self, selector: Selector) -> bool:
+        def work(conn: Connection) -> bool:
+            try:
+                before = self._lock_one(conn, selector)
+            except NotFound:
+                return False
+            for hook in self._hooks:
+                hook(conn, [], [before.id])
+            conn.execute(text("DELETE FROM products WHERE id = :id"), {"id": before.id})
+            self._append_outbox(conn, "product.deleted", before)
+            return True
+
+        return self._in_transaction(work)
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _in_transaction(self, work: Callable[[Connection], Any]) -> Any:
+        for attempt in range(3):
+            try:
+                with self._engine.begin() as conn:
+                    result = work(conn)
+                self._cache.bump_generation()
+                return result
+            except OperationalError as error:
+                code = error.orig.args[0] if error.orig and error.orig.args else None
+                if code not in _DEADLOCK_CODES or attempt == 2:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        raise Aborted("the write conflicted with concurrent writes; retry it")  # pragma: no cover
+
+    def _upsert(self, conn: Connection, by_external: dict[str, ProductFields]) -> UpsertResult:
+        rows = conn.execute(
+            text(f"SELECT {_COLUMNS} FROM products WHERE external_id IN :ids FOR UPDATE").bindparams(
+                bindparam("ids", expanding=True)
+            ),
+            {"ids": list(by_external)},
+        ).fetchall()
+        existing = {r.external_id: _record(r) for r in rows}
+        result, now = UpsertResult(), _now()
+        new = [p for ext, p in by_external.items() if ext not in existing]
+        changed = [p for ext, p in by_external.items() if ext in existing and self._differs(existing[ext], p)]
+        result.unchanged = len(by_external) - len(new) - len(changed)
+        if new:
+            conn.execute(
+                text(
+                    "INSERT INTO products (external_id, name, description, category, price, stock,"
+                    " created_at, updated_at) VALUES (:external_id, :name, :description, :category,"
+                    " :price, :stock, :now, :now)"
+                ),
+                [{**p.__dict__, "now": now} for p in new],
+            )
+        for p in changed:
+            conn.execute(
+                text(
+                    "UPDATE products SET name = :name, description = :description, category = :category,"
+                    " price = :price, stock = :stock, updated_at = :now WHERE external_id = :external_id"
+                ),
+                {**p.__dict__, "now": now},
+            )
+        touched = [p.external_id for p in (*new, *changed)]
+        if touched:
+            after = conn.execute(
+                text(f"SELECT {_COLUMNS} FROM products WHERE external_id IN :ids").bindparams(
+                    bindparam("ids", expanding=True)
+                ),
+                {"ids": touched},
+            ).fetchall()
+            records = [_record(r) for r in after]
+            for hook in self._hooks:
+                hook(conn, [r.id for r in records], [])
+            for record in records:
+                created = record.external_id not in existing
+                self._append_outbox(conn, "product.created" if created else "product.updated", record)
+            result.changed_ids = [r.id for r in records]
+        result.created, result.updated = len(new), len(changed)
+        return result
+
+    @staticmethod
+    def _differs(record: ProductRecord, p: ProductFields) -> bool:
+        return (record.name, record.description, record.category, record.price, record.stock) != (
+            p.name,
+            p.description,
+            p.category,
+            p.price,
+            p.stock,
+        )
+
+    def _lock_one(self, conn: Connection, selector: Selector) -> ProductRecord:
+        if selector.id is not None:
+            where, value, label = "id = :v", selector.id, f"product {selector.id}"
+        elif selector.external_id:
+            where, value, label = (
+                "external_id = :v",
+                selector.external_id,
+                f"product {selector.external_id!r}",
+            )
+        else:
+            raise InvalidArgument(FieldViolation("selector", "give id or external_id"))
+        row = conn.execute(
+            text(f"SELECT {_COLUMNS} FROM products WHERE {where} FOR UPDATE"), {"v": value}
+        ).first()
+        if row is None:
+            raise NotFound(f"{label} does not exist")
+        return _record(row)
+
+    def _after_change(self, conn: Connection, product_id: int, event_type: str) -> ProductRecord:
+        for hook in self._hooks:
+            hook(conn, [product_id], [])
+        record = _record(
+            conn.execute(text(f"SELECT {_COLUMNS} FROM products WHERE id = :id"), {"id": product_id}).one()
+        )
+        self._append_outbox(conn, event_type, record)
+        return record
+
+    @staticmethod
+    def _append_outbox(conn: Connection, event_type: str, record: ProductRecord) -> None:
+        conn.execute(
+            text(
+                "INSERT INTO catalog_outbox (event_type, product_id, payload, created_at)"
+                " VALUES (:t, :pid, :payload, :now)"
+            ),
+            {"t": event_type, "pid": record.id, "payload": _payload(record), "now": _now()},
+        )

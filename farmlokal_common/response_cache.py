@@ -1,0 +1,143 @@
+"""Redis response cache keyed by a canonical query and a generation number, with single-flight.
+
+- A write bumps the generation, so every entry made before it stops being addressed at once.
+- On a miss, threads of one process coalesce (SingleFlight) and processes coalesce through a
+  Redis lock (SET NX PX, compare-and-delete release): one computes, the others poll for its result
+  for a bounded time, then compute themselves.
+- Redis down: the cache steps aside for a short back-off and computations run from the database
+  with bounded concurrency; it comes back by itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+
+from farmlokal_common.errors import Unavailable
+from farmlokal_common.metrics import CACHE_EVENTS
+from farmlokal_common.single_flight import SingleFlight
+
+log = logging.getLogger("farmlokal.cache")
+
+_LOOKUP = """
+local generation = redis.call('GET', KEYS[1]) or '0'
+return {generation, redis.call('GET', ARGV[1] .. generation .. ':' .. ARGV[2])}
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    namespace: str
+    ttl_seconds: int = 60
+    lock_ttl_seconds: float = 5.0
+    wait_seconds: float = 2.0
+    degraded_concurrency: int = 8
+    degraded_wait_seconds: float = 2.0
+    redis_backoff_seconds: float = 1.0
+    enabled: bool = True
+
+
+class ResponseCache:
+    def __init__(self, client: redis.Redis, settings: CacheSettings) -> None:
+        self._redis = client
+        self._settings = settings
+        self._lookup = client.register_script(_LOOKUP)
+        self._release = client.register_script(_RELEASE)
+        self._flight: SingleFlight[bytes] = SingleFlight()
+        self._degraded = threading.BoundedSemaphore(settings.degraded_concurrency)
+        self._redis_down_until = 0.0
+        self.generation_key = f"{settings.namespace}:generation"
+
+    def get_or_compute(self, canonical_query: str, compute: Callable[[], bytes]) -> bytes:
+        if not self._settings.enabled:
+            return compute()
+        digest = hashlib.sha256(canonical_query.encode()).hexdigest()[:32]
+        if time.monotonic() < self._redis_down_until:
+            return self._compute_degraded(compute)
+        try:
+            generation, cached = self._get(digest)
+        except redis.RedisError as error:
+            self._mark_redis_down(error)
+            return self._compute_degraded(compute)
+        if cached is not None:
+            CACHE_EVENTS.labels(self._settings.namespace, "hit").inc()
+            return cached
+        CACHE_EVENTS.labels(self._settings.namespace, "miss").inc()
+        key = self._value_key(generation, digest)
+        return self._flight.do(key, lambda: self._fill(key, compute))
+
+    def bump_generation(self) -> None:
+        """Called after every committed write; a failure is logged (entries then expire by TTL)."""
+        try:
+            self._redis.incr(self.generation_key)
+        except redis.RedisError as error:
+            log.warning(
+                "cache generation not bumped: redis unreachable", extra={"error": type(error).__name__}
+            )
+
+    def _get(self, digest: str) -> tuple[str, bytes | None]:
+        result = self._lookup(keys=[self.generation_key], args=[f"{self._settings.namespace}:resp:", digest])
+        generation = result[0].decode()
+        return generation, (result[1] if len(result) > 1 and result[1] else None)
+
+    def _value_key(self, generation: str, digest: str) -> str:
+        return f"{self._settings.namespace}:resp:{generation}:{digest}"
+
+    def _fill(self, key: str, compute: Callable[[], bytes]) -> bytes:
+        lock_key, token = f"{key}:lock", uuid.uuid4().hex
+        try:
+            leader = bool(
+                self._redis.set(lock_key, token, nx=True, px=int(self._settings.lock_ttl_seconds * 1000))
+            )
+            if not leader:
+                waited = self._wait_for(key)
+                if waited is not None:
+                    CACHE_EVENTS.labels(self._settings.namespace, "shared").inc()
+                    return waited
+                CACHE_EVENTS.labels(self._settings.namespace, "wait_timeout").inc()
+            value = compute()
+            self._redis.set(key, value, ex=self._settings.ttl_seconds)
+            if leader:
+                self._release(keys=[lock_key], args=[token])
+            return value
+        except redis.RedisError as error:
+            self._mark_redis_down(error)
+            return self._compute_degraded(compute)
+
+    def _wait_for(self, key: str) -> bytes | None:
+        deadline = time.monotonic() + self._settings.wait_seconds
+        delay = 0.005
+        while time.monotonic() < deadline:
+            time.sleep(delay)
+            value = self._redis.get(key)
+            if isinstance(value, bytes):
+                return value
+            delay = min(delay * 1.5, 0.05)
+        return None
+
+    def _compute_degraded(self, compute: Callable[[], bytes]) -> bytes:
+        CACHE_EVENTS.labels(self._settings.namespace, "degraded").inc()
+        if not self._degraded.acquire(timeout=self._settings.degraded_wait_seconds):
+            raise Unavailable(
+                "the cache is unavailable and the database is at its concurrency limit; retry shortly"
+            )
+        try:
+            return compute()
+        finally:
+            self._degraded.release()
+
+    def _mark_redis_down(self, error: redis.RedisError) -> None:
+        if time.monotonic() >= self._redis_down_until:
+            log.warning("cache bypassed: redis unreachable", extra={"error": type(error).__name__})
+        self._redis_down_until = time.monotonic() + self._settings.redis_backoff_seconds
