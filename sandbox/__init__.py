@@ -1,1 +1,1 @@
-"""sandbox package."""
+"""Local stand-ins for the outside world: OAuth2 provider, supplier API, webhook sender."""
