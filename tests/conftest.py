@@ -92,3 +92,20 @@ def redis_client(redis_server: RedisServer) -> Iterator[redis_lib.Redis]:
 @pytest.fixture(scope="session", autouse=True)
 def _no_proxy() -> None:
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+
+
+MIGRATIONS = {
+    "catalog": ROOT / "catalog_service" / "migrations",
+    "webhooks": ROOT / "webhook_service" / "migrations",
+    "auth": ROOT / "auth_service" / "migrations",
+}
+
+
+@pytest.fixture(scope="session")
+def migrated(mariadb: MariaDB) -> MariaDB:
+    """Every service's schema migrated to head, as its own user."""
+    from farmlokal_common.migrations import upgrade
+
+    for schema, path in MIGRATIONS.items():
+        upgrade(path, mariadb.service_url(schema))
+    return mariadb

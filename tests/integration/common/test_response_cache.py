@@ -1,0 +1,106 @@
+"""Response cache: generation invalidation, single-flight within and across replicas, Redis outage."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import redis
+
+from devstack.processes import free_port
+from farmlokal_common.response_cache import CacheSettings, ResponseCache
+
+
+class CountingQuery:
+    """Stands in for the database query and counts how often it runs."""
+
+    def __init__(self, delay: float = 0.05) -> None:
+        self.calls = 0
+        self.delay = delay
+        self._lock = threading.Lock()
+
+    def __call__(self) -> bytes:
+        with self._lock:
+            self.calls += 1
+            n = self.calls
+        time.sleep(self.delay)
+        return f"page-{n}".encode()
+
+
+def test_two_hundred_cold_requests_across_replicas_run_one_query(redis_client: redis.Redis) -> None:
+    replicas = [ResponseCache(redis_client, CacheSettings("t")) for _ in range(3)]
+    query = CountingQuery(delay=0.2)
+    barrier = threading.Barrier(50)
+
+    def request(i: int) -> bytes:
+        if i < 50:
+            barrier.wait()
+        return replicas[i % 3].get_or_compute("q=mango", query)
+
+    with ThreadPoolExecutor(50) as pool:
+        results = list(pool.map(request, range(200)))
+    assert query.calls == 1
+    assert set(results) == {b"page-1"}
+
+
+def test_a_write_bumps_the_generation_so_the_next_read_recomputes(redis_client: redis.Redis) -> None:
+    cache = ResponseCache(redis_client, CacheSettings("t"))
+    query = CountingQuery(delay=0)
+    assert cache.get_or_compute("q", query) == b"page-1"
+    assert cache.get_or_compute("q", query) == b"page-1"
+    cache.bump_generation()
+    assert cache.get_or_compute("q", query) == b"page-2"
+
+
+def test_waiters_fall_back_to_querying_after_the_bounded_wait(redis_client: redis.Redis) -> None:
+    cache = ResponseCache(redis_client, CacheSettings("t", wait_seconds=0.1))
+    generation = redis_client.get("t:generation") or b"0"
+    # Another replica holds the lock and never delivers (e.g. it died mid-query).
+    import hashlib
+
+    digest = hashlib.sha256(b"q").hexdigest()[:32]
+    redis_client.set(f"t:resp:{generation.decode()}:{digest}:lock", "someone-else", px=5000)
+    query = CountingQuery(delay=0)
+    started = time.monotonic()
+    assert cache.get_or_compute("q", query) == b"page-1"
+    assert time.monotonic() - started < 1.0
+    assert query.calls == 1
+
+
+def test_redis_down_serves_from_the_database_with_bounded_concurrency() -> None:
+    dead = redis.Redis(port=free_port(), socket_connect_timeout=0.2, socket_timeout=0.2)
+    cache = ResponseCache(dead, CacheSettings("t", degraded_concurrency=2, degraded_wait_seconds=5))
+    running, peak, lock = 0, 0, threading.Lock()
+
+    def query() -> bytes:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        return b"from-mysql"
+
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(lambda _: cache.get_or_compute("q", query), range(20)))
+    assert results == [b"from-mysql"] * 20
+    assert peak == 2
+
+
+def test_recovers_by_itself_when_redis_returns(redis_server, redis_client: redis.Redis) -> None:
+    cache = ResponseCache(
+        redis.Redis.from_url(redis_server.url, socket_timeout=0.2),
+        CacheSettings("t", redis_backoff_seconds=0.1),
+    )
+    query = CountingQuery(delay=0)
+    redis_server.stop()
+    try:
+        assert cache.get_or_compute("q", query) == b"page-1"
+        assert cache.get_or_compute("q", query) == b"page-2"  # no cache while Redis is gone
+    finally:
+        redis_server.start()
+    time.sleep(0.15)
+    assert cache.get_or_compute("q", query) == b"page-3"
+    assert cache.get_or_compute("q", query) == b"page-3"  # cached again

@@ -1,0 +1,138 @@
+"""The shared server builder: error mapping with details, response headers, health, graceful stop."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from farmlokal.catalog.v1 import catalog_pb2 as pb
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
+
+from farmlokal_common import response_headers
+from farmlokal_common.errors import FieldViolation, InvalidArgument, RateLimited
+from farmlokal_common.server import RunningServer, ServiceApp, create_server
+from farmlokal_common.settings import ServiceSettings
+
+SERVICE = "farmlokal.catalog.v1.CatalogService"
+checks_failing = threading.Event()
+
+
+def behaviour(request: pb.GetProductRequest, context: grpc.ServicerContext) -> pb.GetProductResponse:
+    match request.id:
+        case "bad":
+            raise InvalidArgument(FieldViolation("id", "id must be a positive integer"))
+        case "boom":
+            raise RuntimeError("SELECT secret FROM users")
+        case "limited":
+            response_headers.add("x-ratelimit-limit", "5")
+            raise RateLimited("rate limit exceeded", 7)
+        case "slow":
+            time.sleep(1.0)
+    response_headers.add("x-ratelimit-remaining", "4")
+    return pb.GetProductResponse(product=pb.Product(id=1, name="Mango"))
+
+
+def failing_check() -> None:
+    if checks_failing.is_set():
+        raise ConnectionError("mysql gone")
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[RunningServer, grpc.Channel]]:
+    handler = grpc.method_handlers_generic_handler(
+        SERVICE,
+        {
+            "GetProduct": grpc.unary_unary_rpc_method_handler(
+                behaviour, pb.GetProductRequest.FromString, pb.GetProductResponse.SerializeToString
+            )
+        },
+    )
+    app = ServiceApp(
+        service_names=[SERVICE],
+        register=lambda s: s.add_generic_rpc_handlers((handler,)),
+        dependency_checks={"mysql": failing_check},
+    )
+    checks_failing.clear()
+    running = create_server("127.0.0.1:0", app, ServiceSettings(health_check_interval_seconds=0.05))
+    channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
+    yield running, channel
+    channel.close()
+    running.stop(0)
+
+
+def call(channel: grpc.Channel, product_id: str, **kwargs):
+    return channel.unary_unary(
+        f"/{SERVICE}/GetProduct", pb.GetProductRequest.SerializeToString, pb.GetProductResponse.FromString
+    ).with_call(pb.GetProductRequest(id=product_id), timeout=5, **kwargs)
+
+
+def test_invalid_argument_carries_a_field_violation(server) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        call(server[1], "bad")
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(info.value)
+    bad_request = error_details_pb2.BadRequest()
+    assert status.details[0].Unpack(bad_request)
+    assert bad_request.field_violations[0].field == "id"
+
+
+def test_unexpected_errors_are_internal_without_internals_and_logged_with_request_id(server, caplog) -> None:
+    with caplog.at_level(logging.ERROR), pytest.raises(grpc.RpcError) as info:
+        call(server[1], "boom", metadata=[("x-request-id", "req-123")])
+    assert info.value.code() == grpc.StatusCode.INTERNAL
+    assert "secret" not in info.value.details()
+    assert any(r.exc_info and "SELECT secret" in str(r.exc_info[1]) for r in caplog.records)
+
+
+def test_rate_limited_sends_retry_after_and_gathered_headers(server) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        call(server[1], "limited")
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    trailers = dict(info.value.trailing_metadata())
+    assert trailers["retry-after"] == "7"
+    assert trailers["x-ratelimit-limit"] == "5"
+
+
+def test_headers_added_by_a_successful_call_arrive_as_initial_metadata(server) -> None:
+    response, rpc = call(server[1], "1")
+    assert response.product.name == "Mango"
+    assert ("x-ratelimit-remaining", "4") in rpc.initial_metadata()
+
+
+def health_status(channel: grpc.Channel, service: str = "") -> int:
+    stub = health_pb2_grpc.HealthStub(channel)
+    return stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2).status
+
+
+def test_health_follows_dependencies(server) -> None:
+    running, channel = server
+    assert health_status(channel, SERVICE) == health_pb2.HealthCheckResponse.SERVING
+    checks_failing.set()
+    deadline = time.monotonic() + 3
+    while (
+        health_status(channel) != health_pb2.HealthCheckResponse.NOT_SERVING and time.monotonic() < deadline
+    ):
+        time.sleep(0.02)
+    assert health_status(channel) == health_pb2.HealthCheckResponse.NOT_SERVING
+    checks_failing.clear()
+    deadline = time.monotonic() + 3
+    while health_status(channel) != health_pb2.HealthCheckResponse.SERVING and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert health_status(channel) == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_graceful_stop_lets_the_in_flight_call_finish(server) -> None:
+    running, channel = server
+    result: dict[str, object] = {}
+    worker = threading.Thread(target=lambda: result.update(response=call(channel, "slow")[0]))
+    worker.start()
+    time.sleep(0.2)
+    running.stop(grace=5)
+    worker.join(5)
+    assert result["response"].product.name == "Mango"
