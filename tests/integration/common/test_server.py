@@ -111,7 +111,7 @@ def health_status(channel: grpc.Channel, service: str = "") -> int:
 
 
 def test_health_follows_dependencies(server) -> None:
-    running, channel = server
+    _, channel = server
     assert health_status(channel, SERVICE) == health_pb2.HealthCheckResponse.SERVING
     checks_failing.set()
     deadline = time.monotonic() + 3
