@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
 
 from farmlokal_common.interceptors.error_mapping import ErrorMappingInterceptor
 from farmlokal_common.interceptors.request_logging import RequestLoggingInterceptor
@@ -126,11 +127,11 @@ def serve(settings: ServiceSettings, build_app: Callable[[], ServiceApp]) -> Non
         _serve_one(settings, build_app)
         return
     children = []
-    for _ in range(settings.workers):
+    for index in range(settings.workers):
         pid = os.fork()
         if pid == 0:
             try:
-                _serve_one(settings, build_app)
+                _serve_one(settings, build_app, index)
             finally:
                 os._exit(0)
         children.append(pid)
@@ -146,7 +147,10 @@ def serve(settings: ServiceSettings, build_app: Callable[[], ServiceApp]) -> Non
         os.waitpid(child, 0)
 
 
-def _serve_one(settings: ServiceSettings, build_app: Callable[[], ServiceApp]) -> None:
+def _serve_one(settings: ServiceSettings, build_app: Callable[[], ServiceApp], worker: int = 0) -> None:
+    if settings.metrics_port:
+        # One metrics port per worker process: metrics_port + worker index.
+        start_http_server(settings.metrics_port + worker, addr=settings.grpc_host)
     app = build_app()
     running = create_server(settings.grpc_address, app, settings)
     log.info("serving", extra={"address": f"{settings.grpc_host}:{running.port}", "pid": os.getpid()})

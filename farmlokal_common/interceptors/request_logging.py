@@ -10,6 +10,7 @@ import grpc
 
 from farmlokal_common import request_context, response_headers
 from farmlokal_common.interceptors import UnaryBehavior, wrap_unary
+from farmlokal_common.metrics import RPC_LATENCY
 
 log = logging.getLogger("farmlokal.rpc")
 _QUIET = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -49,14 +50,10 @@ class RequestLoggingInterceptor(grpc.ServerInterceptor):
                     code = context.code() or grpc.StatusCode.UNKNOWN
                     raise
                 finally:
+                    elapsed = time.perf_counter() - started
+                    RPC_LATENCY.labels(method, code.name).observe(elapsed)
                     if not quiet:
-                        log.info(
-                            "rpc",
-                            extra={
-                                "code": code.name,
-                                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                            },
-                        )
+                        log.info("rpc", extra={"code": code.name, "duration_ms": round(elapsed * 1000, 2)})
                     response_headers.end(headers_token)
                     request_context.unbind(tokens)
 
