@@ -1,0 +1,72 @@
+# FarmLokal dev commands. Every target that runs Python first makes sure the tools exist
+# (scripts/bootstrap.sh: apt packages, uv, the locked .venv) and the generated code is fresh.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PY      := .venv/bin/python
+PYTEST  := .venv/bin/pytest
+RUFF    := .venv/bin/ruff
+MYPY    := .venv/bin/mypy
+# Packages mypy checks: every top-level Python package that exists in the tree.
+MYPY_TARGETS = $(wildcard farmlokal_common catalog_service webhook_service auth_service devstack sandbox bench)
+S ?=
+N ?= 40
+PYTEST_ARGS ?=
+SEED_ARGS ?=
+
+.PHONY: help deps gen up down status logs seed migrate test lint fmt bench bench-catalog check-compose
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+deps: ## install what is missing: MariaDB, Redis, libmariadb-dev, uv, .venv (uv sync --frozen)
+	@scripts/bootstrap.sh
+
+gen: deps ## generate gRPC stubs and the Envoy descriptor into build/gen
+	@$(PY) devstack/codegen.py
+
+up: gen ## start MariaDB, Redis, sandbox, services, Envoy in the background; seed; wait for /health
+	@$(PY) -m devstack up
+
+down: ## stop everything `make up` started
+	@if [ -x $(PY) ]; then $(PY) -m devstack down; else echo "no .venv: nothing was started"; fi
+
+status: ## table of components: pid, port, alive, healthy
+	@$(PY) -m devstack status
+
+logs: ## tail every log (make logs S=catalog for one, N=200 for more lines)
+	@$(PY) -m devstack logs $(S) -n $(N)
+
+seed: gen ## seed the catalog (SEED_PRODUCTS, default 1,000,000; SEED_ARGS=--reset to start over)
+	@$(PY) -m devstack seed $(SEED_ARGS)
+
+migrate: gen ## migrate every service's schema (MariaDB must be up)
+	@$(PY) -m devstack migrate
+
+test: gen ## the whole test suite (starts its own MariaDB, Redis, Envoy; no `make up` needed)
+	@rc=0; $(PYTEST) $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; fi; \
+	exit $$rc
+
+lint: gen ## ruff check, ruff format --check, mypy, buf lint
+	$(RUFF) check .
+	$(RUFF) format --check .
+	$(MYPY) $(MYPY_TARGETS)
+	@if [ -x scripts/buf-lint.sh ]; then scripts/buf-lint.sh; \
+	elif [ -f scripts/buf-lint.sh ]; then bash scripts/buf-lint.sh; \
+	else echo "lint: scripts/buf-lint.sh not present yet, buf lint skipped"; fi
+
+fmt: deps ## ruff format and autofix
+	$(RUFF) format .
+	$(RUFF) check --fix .
+
+check-compose: ## validate docker-compose.yml without a Docker daemon
+	@scripts/check-compose.sh
+
+bench: gen ## the benchmark report (python -m bench)
+	@$(PY) -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("bench") is None)' \
+		|| { echo "make bench: the bench module does not exist yet (python -m bench)" >&2; exit 1; }
+	$(PY) -m bench $(BENCH_ARGS)
+
+bench-catalog: gen ## the catalog benchmark (python -m bench catalog)
+	@$(MAKE) --no-print-directory bench BENCH_ARGS="catalog $(BENCH_ARGS)"
