@@ -404,18 +404,28 @@ def _local_reply_config() -> dict[str, Any]:
         for status, code in LOCAL_REPLY_GRPC_CODES.items()
     ]
     # A native gRPC caller gets the reply as grpc-status/grpc-message: keep the message plain.
+    # Transcoded requests also carry content-type application/grpc by now, but the transcoder
+    # marks them with x-envoy-original-path, and their local replies are sent as REST.
     grpc_caller = {
         "filter": {
-            "header_filter": {
-                "header": {
-                    "name": "content-type",
-                    "string_match": {"prefix": "application/grpc"},
-                }
+            "and_filter": {
+                "filters": [
+                    _request_header_filter(
+                        {"name": "content-type", "string_match": {"prefix": "application/grpc"}}
+                    ),
+                    _request_header_filter(
+                        {"name": "x-envoy-original-path", "present_match": True, "invert_match": True}
+                    ),
+                ]
             }
         },
         "body_format_override": {"text_format_source": {"inline_string": "%LOCAL_REPLY_BODY%"}},
     }
     return {"mappers": [grpc_caller, *mappers], "body_format": body(2)}
+
+
+def _request_header_filter(matcher: dict[str, Any]) -> dict[str, Any]:
+    return {"header_filter": {"header": matcher}}
 
 
 def _access_log() -> dict[str, Any]:

@@ -1,0 +1,147 @@
+"""Session fixtures for tests through the Envoy edge: the real stack, and Envoy over a stub backend."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from stub_backend import StubBackend, start_stub_backend
+
+from devstack import edge as edge_config
+from devstack import processes, services
+
+ROOT = Path(__file__).resolve().parents[2]
+DESCRIPTOR = ROOT / "build" / "gen" / "api.pb"
+SERVICE_START_TIMEOUT = 60.0
+
+
+@dataclass
+class Edge:
+    """A running Envoy in front of some gRPC backends."""
+
+    listen_port: int
+    admin_port: int
+    config_path: Path
+    envoy: processes.ManagedProcess
+    plans: dict[str, services.ServicePlan] = field(default_factory=dict)
+    processes: dict[str, processes.ManagedProcess] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.listen_port}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.listen_port}"
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=10.0, trust_env=False)
+
+
+def start_edge(
+    run_dir: Path, name: str, catalog: str, webhook: str, auth: str, **options: object
+) -> tuple[edge_config.EdgeConfig, processes.ManagedProcess, Path]:
+    cfg = edge_config.EdgeConfig(
+        listen_port=processes.free_port(),
+        admin_port=processes.free_port(),
+        catalog_address=catalog,
+        webhook_address=webhook,
+        auth_address=auth,
+        descriptor_path=DESCRIPTOR,
+        **options,
+    )
+    path = edge_config.write_edge_config(cfg, run_dir / name / "envoy.yaml")
+    envoy = edge_config.start_envoy(path, cfg.admin_port, cfg.listen_port, run_dir / name / "envoy.log")
+    return cfg, envoy, path
+
+
+def _service_plans(mariadb, redis_server) -> dict[str, services.ServicePlan]:
+    return {
+        name: services.ServicePlan(
+            name=name,
+            grpc_port=processes.free_port(),
+            metrics_port=processes.free_port(),
+            database_url=mariadb.service_url(services.SCHEMA[name]),
+            redis_url=redis_server.url,
+        )
+        for name in services.SERVICES
+    }
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    with contextlib.suppress(OSError):
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    return ""
+
+
+@pytest.fixture(scope="session")
+def edge(run_dir: Path, mariadb, redis_server) -> Iterator[Edge]:
+    """The three services (migrated, on free ports) behind Envoy, as `make up` runs them."""
+    plans = _service_plans(mariadb, redis_server)
+    peers = services.peer_env(plans)
+    started: dict[str, processes.ManagedProcess] = {}
+    envoy: processes.ManagedProcess | None = None
+    try:
+        for plan in plans.values():
+            services.migrate(plan, peers)
+        for name, plan in plans.items():
+            started[name] = services.start(plan, run_dir / "e2e" / f"{name}.log", peers)
+        for name, plan in plans.items():
+            proc = started[name]
+            try:
+                processes.wait_for_port(plan.grpc_port, SERVICE_START_TIMEOUT, proc.process, name)
+            except (RuntimeError, TimeoutError) as error:
+                raise RuntimeError(f"{error}; log {proc.log_path}:\n{_tail(proc.log_path)}") from error
+        cfg, envoy, path = start_edge(
+            run_dir,
+            "e2e-envoy",
+            plans["catalog"].address,
+            plans["webhook"].address,
+            plans["auth"].address,
+        )
+        yield Edge(cfg.listen_port, cfg.admin_port, path, envoy, plans, started)
+    finally:
+        if envoy is not None:
+            envoy.stop()
+        for proc in reversed(list(started.values())):
+            proc.stop()
+
+
+@dataclass
+class StubEdge(Edge):
+    backend: StubBackend | None = None
+
+
+@pytest.fixture(scope="session")
+def stub_edge(run_dir: Path) -> Iterator[StubEdge]:
+    """Envoy in front of one in-process stub server playing all three services (canned answers)."""
+    backend = start_stub_backend()
+    try:
+        cfg, envoy, path = start_edge(
+            run_dir, "stub-envoy", backend.address, backend.address, backend.address
+        )
+        try:
+            yield StubEdge(cfg.listen_port, cfg.admin_port, path, envoy, backend=backend)
+        finally:
+            envoy.stop()
+    finally:
+        backend.stop()
+
+
+@pytest.fixture(scope="session")
+def dead_edge(run_dir: Path) -> Iterator[Edge]:
+    """Envoy whose backends are not listening (ports just freed, nothing bound)."""
+    closed = [f"127.0.0.1:{processes.free_port()}" for _ in range(3)]
+    cfg, envoy, path = start_edge(run_dir, "dead-envoy", *closed)
+    try:
+        yield Edge(cfg.listen_port, cfg.admin_port, path, envoy)
+    finally:
+        envoy.stop()
