@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import grpc
+import httpx
 from farmlokal.auth.v1 import auth_pb2 as pb
 from farmlokal.auth.v1 import auth_pb2_grpc as pb_grpc
 
+from auth_service.broker import BrokerSettings, TokenBroker
+from auth_service.fetch_log import FetchLog
+from auth_service.provider import ClientCredentials, TokenProvider
 from auth_service.servicers import TokenBrokerServicer, TokenInfoServicer
 from auth_service.settings import AuthSettings
 from farmlokal_common.db import make_engine, ping
 from farmlokal_common.interceptors.rate_limiting import RateLimitInterceptor
 from farmlokal_common.rate_limit import RateLimiter, parse_limits
 from farmlokal_common.redis_client import make_redis
+from farmlokal_common.retry import RetryPolicy
 from farmlokal_common.server import ServiceApp
 
 PUBLIC_SERVICES = (pb.DESCRIPTOR.services_by_name["TokenInfoService"].full_name,)
@@ -22,12 +27,35 @@ def build_app(settings: AuthSettings) -> ServiceApp:
     engine = make_engine(settings.database_url, settings)
     redis = make_redis(settings)
     limiter = RateLimiter(redis, parse_limits(settings.rate_limits))
+    http = httpx.Client(limits=httpx.Limits(max_connections=20))
+    credentials = ClientCredentials(
+        settings.token_url, settings.client_id, settings.client_secret, settings.client_auth_method
+    )
+    provider = TokenProvider(
+        http, credentials, RetryPolicy(), deadline_seconds=settings.provider_deadline_seconds
+    )
+    broker = TokenBroker(
+        redis,
+        provider,
+        BrokerSettings(
+            namespace=f"{settings.token_url}|{settings.client_id}",
+            refresh_skew_seconds=settings.refresh_skew_seconds,
+            lock_ttl_seconds=settings.refresh_lock_ttl_seconds,
+            lock_wait_seconds=settings.refresh_lock_wait_seconds,
+        ),
+        record=FetchLog(engine).record,
+    )
 
     def register(server: grpc.Server) -> None:
-        pb_grpc.add_TokenInfoServiceServicer_to_server(TokenInfoServicer(), server)
-        pb_grpc.add_TokenBrokerServiceServicer_to_server(TokenBrokerServicer(), server)
+        pb_grpc.add_TokenInfoServiceServicer_to_server(
+            TokenInfoServicer(broker, settings.audience, settings.scope), server
+        )
+        pb_grpc.add_TokenBrokerServiceServicer_to_server(
+            TokenBrokerServicer(broker, settings.audience, settings.scope), server
+        )
 
     def close() -> None:
+        http.close()
         redis.close()
         engine.dispose()
 

@@ -1,28 +1,71 @@
-"""Auth servicers. The token broker arrives with its own issue; until then these answer UNIMPLEMENTED."""
+"""Thin auth servicers over the token broker."""
 
 from __future__ import annotations
 
+import time
+
 from farmlokal.auth.v1 import auth_pb2 as pb
 from farmlokal.auth.v1 import auth_pb2_grpc as pb_grpc
+from google.protobuf import timestamp_pb2
 from grpc import ServicerContext
 
-from farmlokal_common.errors import Unimplemented
+from auth_service.broker import Lease, TokenBroker
+from farmlokal_common.errors import FieldViolation, InvalidArgument
+
+
+def _expires_at(lease: Lease) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromNanoseconds(int(lease.token.expires_at * 1e9))
+    return ts
 
 
 class TokenInfoServicer(pb_grpc.TokenInfoServiceServicer):
+    """Public metadata of the supplier token; the token itself never leaves the internal network."""
+
+    def __init__(self, broker: TokenBroker, audience: str, scope: str) -> None:
+        self._broker = broker
+        self._audience = audience
+        self._scope = scope
+
     def GetTokenInfo(
         self, request: pb.GetTokenInfoRequest, context: ServicerContext
     ) -> pb.GetTokenInfoResponse:
-        raise Unimplemented("token info is not available yet")
+        lease = self._broker.get(self._audience, self._scope)
+        return pb.GetTokenInfoResponse(
+            token_type=lease.token.token_type,
+            expires_at=_expires_at(lease),
+            expires_in=max(0, int(lease.token.expires_at - time.time())),
+            source=lease.source,
+            fingerprint=lease.token.fingerprint,
+        )
 
 
 class TokenBrokerServicer(pb_grpc.TokenBrokerServiceServicer):
+    """Internal: hands tokens to the other services (not routed by the public edge)."""
+
+    def __init__(self, broker: TokenBroker, audience: str, scope: str) -> None:
+        self._broker = broker
+        self._audience = audience
+        self._scope = scope
+
     def GetAccessToken(
         self, request: pb.GetAccessTokenRequest, context: ServicerContext
     ) -> pb.GetAccessTokenResponse:
-        raise Unimplemented("the token broker is not available yet")
+        lease = self._broker.get(request.audience or self._audience, request.scope or self._scope)
+        return pb.GetAccessTokenResponse(
+            access_token=lease.token.access_token,
+            token_type=lease.token.token_type,
+            expires_at=_expires_at(lease),
+            fingerprint=lease.token.fingerprint,
+            source=lease.source,
+        )
 
     def InvalidateToken(
         self, request: pb.InvalidateTokenRequest, context: ServicerContext
     ) -> pb.InvalidateTokenResponse:
-        raise Unimplemented("the token broker is not available yet")
+        if not request.fingerprint.startswith("sha256:"):
+            raise InvalidArgument(FieldViolation("fingerprint", "fingerprint must look like sha256:<12 hex>"))
+        invalidated = self._broker.invalidate(
+            request.fingerprint, request.audience or self._audience, request.scope or self._scope
+        )
+        return pb.InvalidateTokenResponse(invalidated=invalidated)

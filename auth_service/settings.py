@@ -18,3 +18,9 @@ class AuthSettings(ServiceSettings):
     client_secret: str = "dev-services-secret"
     audience: str = "https://supplier.farmlokal.test"
     scope: str = "supplier:read"
+    # client_secret_basic (HTTP Basic) or client_secret_post (form fields, Auth0-style).
+    client_auth_method: str = "client_secret_basic"
+    refresh_skew_seconds: float = 60.0
+    refresh_lock_ttl_seconds: float = 15.0
+    refresh_lock_wait_seconds: float = 10.0
+    provider_deadline_seconds: float = 8.0
