@@ -87,7 +87,7 @@ class StackConfig:
             ),
         }
         return cls(
-            run_dir=Path(env.get("FARMLOKAL_RUN_DIR") or ROOT / ".run"),
+            run_dir=ROOT / (env.get("FARMLOKAL_RUN_DIR") or ".run"),
             ports=ports,
             mariadb_buffer_pool=env.get("FARMLOKAL_MARIADB_BUFFER_POOL") or "1G",
             health_timeout=float(env.get("FARMLOKAL_UP_TIMEOUT") or 120),
@@ -249,11 +249,16 @@ def service_plans(cfg: StackConfig, env: Mapping[str, str]) -> dict[str, service
 def stack_env(
     cfg: StackConfig, plans: dict[str, services.ServicePlan], env: Mapping[str, str]
 ) -> dict[str, str]:
-    """What every service process gets on top of its plan: peers and the sandbox's URLs."""
+    """What every service process gets on top of its plan: peers, and the sandbox's URLs."""
     sandbox = f"http://127.0.0.1:{cfg.port('sandbox')}"
+    sandbox_urls = {
+        "AUTH_TOKEN_URL": f"{sandbox}/oauth/token",
+        "CATALOG_OAUTH_HEALTH_URL": f"{sandbox}/healthz",
+        "CATALOG_SUPPLIER_HEALTH_URL": f"{sandbox}/healthz",
+    }
     return {
         **services.peer_env(plans),
-        "AUTH_TOKEN_URL": env.get("AUTH_TOKEN_URL") or f"{sandbox}/oauth/token",
+        **{key: env.get(key) or default for key, default in sandbox_urls.items()},
     }
 
 
