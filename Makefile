@@ -14,7 +14,7 @@ N ?= 40
 PYTEST_ARGS ?=
 SEED_ARGS ?=
 
-.PHONY: help deps gen up down status logs seed migrate test lint fmt bench bench-catalog check-compose
+.PHONY: help deps gen up down status logs seed migrate test lint fmt bench bench-catalog check-compose env-example
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -60,11 +60,14 @@ fmt: deps ## ruff format and autofix
 	$(RUFF) format .
 	$(RUFF) check --fix .
 
+env-example: deps ## regenerate .env.example from the settings classes
+	@$(PY) -m devstack env-example > .env.example
+
 check-compose: ## validate docker-compose.yml without a Docker daemon
 	@scripts/check-compose.sh
 
 bench: gen ## the benchmark report (python -m bench)
-	@$(PY) -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("bench") is None)' \
+	@$(PY) -c "import sys; from devstack.stack import runnable_module; sys.exit(not runnable_module('bench'))" \
 		|| { echo "make bench: the bench module does not exist yet (python -m bench)" >&2; exit 1; }
 	$(PY) -m bench $(BENCH_ARGS)
 

@@ -376,8 +376,8 @@ def run_seed(
     plan: services.ServicePlan, extra: Mapping[str, str], reset: bool, say: Callable[[str], None] = _say
 ) -> bool:
     """Runs `python -m catalog_service.seed` in the foreground (its progress bar is the output)."""
-    if importlib.util.find_spec("catalog_service.seed") is None:
-        say("seed: skipped, catalog_service.seed does not exist yet (the catalog stays empty)")
+    if not runnable_module("catalog_service.seed"):
+        say("seed: skipped, `python -m catalog_service.seed` does not exist yet (the catalog stays empty)")
         return False
     argv = [sys.executable, "-m", "catalog_service.seed", *(["--reset"] if reset else [])]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **plan.env(), **extra}
@@ -386,6 +386,17 @@ def run_seed(
     if result.returncode != 0:
         raise StackError(f"seeding failed (exit {result.returncode}); output above")
     return True
+
+
+def runnable_module(name: str) -> bool:
+    """True if `python -m name` would find something to run (a module, or a package's __main__)."""
+    try:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations is not None:
+            spec = importlib.util.find_spec(f"{name}.__main__")
+    except ModuleNotFoundError:
+        return False
+    return spec is not None
 
 
 def wait_for_health(cfg: StackConfig) -> None:

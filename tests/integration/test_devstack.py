@@ -154,7 +154,7 @@ def test_env_example_lists_every_setting() -> None:
     for settings in (CatalogSettings, WebhookSettings, AuthSettings, SandboxSettings):
         prefix = settings.model_config.get("env_prefix", "")
         missing = {f"{prefix}{name}".upper() for name in settings.model_fields} - listed
-        assert not missing, f".env.example lacks {sorted(missing)}"
+        assert not missing, f".env.example lacks {sorted(missing)}: run make env-example"
 
 
 def test_compose_edge_config_is_accepted_by_envoy(tmp_path) -> None:
@@ -178,3 +178,11 @@ def _wait_for(condition, timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_runnable_module_needs_a_main_for_packages() -> None:
+    assert stack.runnable_module("devstack")
+    assert stack.runnable_module("devstack.codegen")
+    assert not stack.runnable_module("farmlokal_common")
+    assert not stack.runnable_module("devstack.codegen.nothing")
+    assert not stack.runnable_module("no_such_module_here")
