@@ -13,6 +13,7 @@ from catalog_service.catalog import Catalog
 from catalog_service.health_report import HealthReporter, Probe
 from catalog_service.listing.cursor import CursorCodec
 from catalog_service.listing.repository import ProductReader
+from catalog_service.outbox_relay import OutboxRelay
 from catalog_service.servicers import (
     CatalogServicer,
     ProductWriteServicer,
@@ -96,4 +97,5 @@ def build_app(settings: CatalogSettings) -> ServiceApp:
         dependency_checks={"mysql": lambda: ping(engine)},
         interceptors=[RateLimitInterceptor(limiter, PUBLIC_SERVICES)],
         on_stop=[close],
+        background=[OutboxRelay(engine, peers["webhook"]).run] if settings.outbox_relay_enabled else [],
     )

@@ -21,6 +21,7 @@ class CatalogSettings(ServiceSettings):
     single_flight_wait_seconds: float = 2.0
     # Concurrent listing queries per process when Redis is down and every request goes to MySQL.
     uncached_concurrency: int = 8
+    outbox_relay_enabled: bool = True
     auth_address: str = "127.0.0.1:50053"
     webhook_address: str = "127.0.0.1:50052"
     oauth_health_url: str = f"http://127.0.0.1:{DEV_SANDBOX_PORT}/healthz"

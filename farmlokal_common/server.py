@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ class RunningServer:
     health: health.HealthServicer
     app: ServiceApp
     stopping: threading.Event
+    workers: list[threading.Thread] = field(default_factory=list)
 
     def stop(self, grace: float) -> None:
         """Health NOT_SERVING first, then let in-flight RPCs finish, then release resources."""
@@ -53,6 +55,9 @@ class RunningServer:
         self.stopping.set()
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        deadline = time.monotonic() + grace
+        for worker in self.workers:  # they finish their current item and release their claims
+            worker.join(max(0.1, deadline - time.monotonic()))
         for hook in self.app.on_stop:
             try:
                 hook()
@@ -86,7 +91,9 @@ def create_server(address: str, app: ServiceApp, settings: ServiceSettings) -> R
     running = RunningServer(server, port, health_servicer, app, threading.Event())
     _start_health_monitor(running, settings.health_check_interval_seconds)
     for task in app.background:
-        threading.Thread(target=task, args=(running.stopping,), daemon=True).start()
+        worker = threading.Thread(target=task, args=(running.stopping,), daemon=True)
+        worker.start()
+        running.workers.append(worker)
     return running
 
 

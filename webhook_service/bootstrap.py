@@ -1,18 +1,27 @@
-"""Builds the webhook service's dependencies from its settings and wires the servicers."""
+"""Builds the webhook service's dependencies from its settings and wires servicers and workers."""
 
 from __future__ import annotations
 
 import grpc
+import httpx
 from farmlokal.webhook.v1 import webhook_pb2 as pb
 from farmlokal.webhook.v1 import webhook_pb2_grpc as pb_grpc
 
 from farmlokal_common.db import make_engine, ping
+from farmlokal_common.grpc_client import make_channel
 from farmlokal_common.interceptors.rate_limiting import RateLimitInterceptor
 from farmlokal_common.rate_limit import RateLimiter, parse_limits
 from farmlokal_common.redis_client import make_redis
 from farmlokal_common.server import ServiceApp
+from webhook_service.delivery_worker import DeliveryWorker
+from webhook_service.event_store import EventStore
+from webhook_service.event_worker import EventWorker
+from webhook_service.handlers import CatalogEventHandler
+from webhook_service.inbound import InboundWebhooks, parse_source_secrets
+from webhook_service.outbound import Subscriptions
 from webhook_service.servicers import EventPublishServicer, WebhookAdminServicer, WebhookServicer
 from webhook_service.settings import WebhookSettings
+from webhook_service.url_policy import UrlPolicy
 
 PUBLIC_SERVICES = (
     pb.DESCRIPTOR.services_by_name["WebhookService"].full_name,
@@ -25,13 +34,36 @@ def build_app(settings: WebhookSettings) -> ServiceApp:
     engine = make_engine(settings.database_url, settings)
     redis = make_redis(settings)
     limiter = RateLimiter(redis, parse_limits(settings.rate_limits))
+    store = EventStore(engine)
+    policy = UrlPolicy(settings.allow_subscriber_networks)
+    subscriptions = Subscriptions(engine, policy)
+    inbound = InboundWebhooks(store, redis, parse_source_secrets(settings.source_secrets))
+    catalog = make_channel(settings.catalog_address)
+    event_worker = EventWorker(
+        store,
+        CatalogEventHandler(catalog),
+        settings.delays(settings.event_retry_delays),
+        lease_seconds=settings.event_lease_seconds,
+        idle_seconds=settings.worker_idle_seconds,
+    )
+    http = httpx.Client(follow_redirects=False, limits=httpx.Limits(max_connections=20))
+    delivery_worker = DeliveryWorker(
+        engine,
+        http,
+        policy,
+        settings.delays(settings.delivery_retry_delays),
+        timeout_seconds=settings.delivery_timeout_seconds,
+        idle_seconds=settings.worker_idle_seconds,
+    )
 
     def register(server: grpc.Server) -> None:
-        pb_grpc.add_WebhookServiceServicer_to_server(WebhookServicer(), server)
-        pb_grpc.add_WebhookAdminServiceServicer_to_server(WebhookAdminServicer(), server)
-        pb_grpc.add_EventPublishServiceServicer_to_server(EventPublishServicer(), server)
+        pb_grpc.add_WebhookServiceServicer_to_server(WebhookServicer(inbound), server)
+        pb_grpc.add_WebhookAdminServiceServicer_to_server(WebhookAdminServicer(store, subscriptions), server)
+        pb_grpc.add_EventPublishServiceServicer_to_server(EventPublishServicer(subscriptions), server)
 
     def close() -> None:
+        catalog.close()
+        http.close()
         redis.close()
         engine.dispose()
 
@@ -41,4 +73,5 @@ def build_app(settings: WebhookSettings) -> ServiceApp:
         dependency_checks={"mysql": lambda: ping(engine), "redis": lambda: redis.ping() and None},
         interceptors=[RateLimitInterceptor(limiter, PUBLIC_SERVICES)],
         on_stop=[close],
+        background=[event_worker.run, delivery_worker.run],
     )

@@ -1,38 +1,128 @@
-"""Webhook servicers. Inbound events and subscriptions arrive with their own issue; until then UNIMPLEMENTED."""
+"""Thin webhook servicers: inbound events, admin views of events and subscriptions, event publishing."""
 
 from __future__ import annotations
 
+import grpc
 from farmlokal.webhook.v1 import webhook_pb2 as pb
 from farmlokal.webhook.v1 import webhook_pb2_grpc as pb_grpc
-from grpc import ServicerContext
 
-from farmlokal_common.errors import Unimplemented
+from farmlokal_common.errors import FieldViolation, InvalidArgument, NotFound
+from webhook_service.event_store import EventStore, InboundEvent
+from webhook_service.inbound import InboundWebhooks
+from webhook_service.outbound import Subscriptions
+from webhook_service.paging import decode_cursor, encode_cursor, parse_limit
+from webhook_service.timestamps import timestamp
 
-_NOT_YET = "webhooks are not available yet"
+STATUSES = ("pending", "processing", "processed", "failed", "dead")
+
+
+def event_message(event: InboundEvent) -> pb.InboundEvent:
+    return pb.InboundEvent(
+        source=event.source,
+        event_id=event.event_id,
+        type=event.type,
+        status=event.status,
+        attempts=event.attempts,
+        last_error=event.last_error or "",
+        received_at=timestamp(event.received_at),
+        processed_at=timestamp(event.processed_at),
+        next_attempt_at=timestamp(event.next_attempt_at) if event.status in ("pending", "failed") else None,
+    )
 
 
 class WebhookServicer(pb_grpc.WebhookServiceServicer):
+    def __init__(self, inbound: InboundWebhooks) -> None:
+        self._inbound = inbound
+
     def ReceiveWebhook(
-        self, request: pb.ReceiveWebhookRequest, context: ServicerContext
+        self, request: pb.ReceiveWebhookRequest, context: grpc.ServicerContext
     ) -> pb.ReceiveWebhookResponse:
-        raise Unimplemented(_NOT_YET)
+        headers = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
+        receipt = self._inbound.receive(request.source, headers, request.body.data)
+        return pb.ReceiveWebhookResponse(event_id=receipt.event_id, status=receipt.status)
 
 
 class WebhookAdminServicer(pb_grpc.WebhookAdminServiceServicer):
-    """Every admin RPC answers UNIMPLEMENTED (the base class does the same, without our error body)."""
+    def __init__(self, events: EventStore, subscriptions: Subscriptions) -> None:
+        self._events = events
+        self._subscriptions = subscriptions
 
-    def __getattribute__(self, name: str) -> object:
-        if name[:1].isupper():
+    def GetEvent(self, request: pb.GetEventRequest, context: grpc.ServicerContext) -> pb.GetEventResponse:
+        event = self._events.get(request.source, request.event_id)
+        if event is None:
+            raise NotFound(f"no event {request.event_id!r} from source {request.source!r}")
+        return pb.GetEventResponse(event=event_message(event))
 
-            def unimplemented(request: object, context: ServicerContext) -> object:
-                raise Unimplemented(_NOT_YET)
+    def ListEvents(
+        self, request: pb.ListEventsRequest, context: grpc.ServicerContext
+    ) -> pb.ListEventsResponse:
+        status = request.status.lower()
+        if status and status not in STATUSES:
+            raise InvalidArgument(FieldViolation("status", f"status must be one of {', '.join(STATUSES)}"))
+        limit = parse_limit(request.limit)
+        rows = self._events.list(status or None, decode_cursor(request.cursor), limit + 1)
+        page, has_more = rows[:limit], len(rows) > limit
+        return pb.ListEventsResponse(
+            events=[event_message(e) for e in page],
+            next_cursor=encode_cursor(page[-1].id) if has_more else "",
+            has_more=has_more,
+        )
 
-            return unimplemented
-        return super().__getattribute__(name)
+    def RetryEvent(
+        self, request: pb.RetryEventRequest, context: grpc.ServicerContext
+    ) -> pb.RetryEventResponse:
+        if not self._events.retry(request.source, request.event_id):
+            event = self._events.get(request.source, request.event_id)
+            if event is None:
+                raise NotFound(f"no event {request.event_id!r} from source {request.source!r}")
+            raise InvalidArgument(
+                FieldViolation(
+                    "event_id", f"only failed or dead events can be retried; this one is {event.status}"
+                )
+            )
+        return pb.RetryEventResponse(event=event_message(self._events.get(request.source, request.event_id)))  # type: ignore[arg-type]
+
+    def CreateSubscription(
+        self, request: pb.CreateSubscriptionRequest, context: grpc.ServicerContext
+    ) -> pb.CreateSubscriptionResponse:
+        created = self._subscriptions.create(request.url, list(request.event_types), request.description)
+        return pb.CreateSubscriptionResponse(subscription=created)
+
+    def ListSubscriptions(
+        self, request: pb.ListSubscriptionsRequest, context: grpc.ServicerContext
+    ) -> pb.ListSubscriptionsResponse:
+        return pb.ListSubscriptionsResponse(subscriptions=self._subscriptions.list())
+
+    def GetSubscription(
+        self, request: pb.GetSubscriptionRequest, context: grpc.ServicerContext
+    ) -> pb.GetSubscriptionResponse:
+        return pb.GetSubscriptionResponse(subscription=self._subscriptions.get(request.id))
+
+    def DeleteSubscription(
+        self, request: pb.DeleteSubscriptionRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteSubscriptionResponse:
+        return pb.DeleteSubscriptionResponse(deleted=self._subscriptions.delete(request.id))
+
+    def ListDeliveries(
+        self, request: pb.ListDeliveriesRequest, context: grpc.ServicerContext
+    ) -> pb.ListDeliveriesResponse:
+        limit = parse_limit(request.limit)
+        deliveries, last_id, has_more = self._subscriptions.deliveries(
+            request.id, decode_cursor(request.cursor), limit
+        )
+        return pb.ListDeliveriesResponse(
+            deliveries=deliveries, next_cursor=encode_cursor(last_id) if has_more else "", has_more=has_more
+        )
 
 
 class EventPublishServicer(pb_grpc.EventPublishServiceServicer):
+    """Internal: the catalog's outbox relay hands changes over (not routed by the public edge)."""
+
+    def __init__(self, subscriptions: Subscriptions) -> None:
+        self._subscriptions = subscriptions
+
     def PublishCatalogEvents(
-        self, request: pb.PublishCatalogEventsRequest, context: ServicerContext
+        self, request: pb.PublishCatalogEventsRequest, context: grpc.ServicerContext
     ) -> pb.PublishCatalogEventsResponse:
-        raise Unimplemented(_NOT_YET)
+        accepted, created = self._subscriptions.publish(list(request.events))
+        return pb.PublishCatalogEventsResponse(accepted=accepted, deliveries_created=created)

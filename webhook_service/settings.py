@@ -14,5 +14,20 @@ class WebhookSettings(ServiceSettings):
     metrics_port: int = 9102
     database_url: str = dev_database_url("webhooks")
     catalog_address: str = "127.0.0.1:50051"
+    rate_limits: str = "ReceiveWebhook=5000/1,*=100/1"
     # source=whsec_...,other=whsec_...
+    # Dev secret only; production sets its own. Several entries per source allow rotation.
     source_secrets: str = "supplier=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    # Seconds before each retry of a failed inbound event; after the last one the event is dead.
+    event_retry_delays: str = "5,30,120,600,3600"
+    event_lease_seconds: float = 30.0
+    worker_idle_seconds: float = 0.2
+    # Outbound: Svix's schedule (immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
+    delivery_retry_delays: str = "5,300,1800,7200,18000,36000,36000"
+    delivery_timeout_seconds: float = 15.0
+    # Subscriber URLs resolving to these are refused unless allowed: "", "loopback", or "private".
+    allow_subscriber_networks: str = ""
+
+    @staticmethod
+    def delays(spec: str) -> list[float]:
+        return [float(part) for part in spec.split(",") if part.strip()]

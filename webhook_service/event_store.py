@@ -1,0 +1,177 @@
+"""SQL for inbound events: durable insert, status queries, claims with leases, outcomes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, text
+from sqlalchemy.exc import IntegrityError
+
+_COLUMNS = "id, source, event_id, type, status, attempts, last_error, received_at, processed_at, next_attempt_at, payload"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class InboundEvent:
+    id: int
+    source: str
+    event_id: str
+    type: str
+    status: str
+    attempts: int
+    last_error: str | None
+    received_at: dt.datetime
+    processed_at: dt.datetime | None
+    next_attempt_at: dt.datetime | None
+    payload: bytes
+
+
+def _event(row: Any) -> InboundEvent:
+    m = row._mapping
+    return InboundEvent(**{k: m[k] for k in InboundEvent.__dataclass_fields__})
+
+
+class EventStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def insert(self, source: str, event_id: str, event_type: str, payload: bytes) -> bool:
+        """True when stored now; False when (source, event_id) was already there (a duplicate)."""
+        now = utcnow()
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    text(
+                        "INSERT INTO inbound_events (source, event_id, type, payload, status, received_at,"
+                        " next_attempt_at) VALUES (:source, :event_id, :type, :payload, 'pending', :now, :now)"
+                    ),
+                    {
+                        "source": source,
+                        "event_id": event_id,
+                        "type": event_type[:128],
+                        "payload": payload,
+                        "now": now,
+                    },
+                )
+        except IntegrityError as error:
+            if error.orig is not None and error.orig.args and error.orig.args[0] == 1062:
+                return False
+            raise
+        return True
+
+    def get(self, source: str, event_id: str) -> InboundEvent | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                text(f"SELECT {_COLUMNS} FROM inbound_events WHERE source = :s AND event_id = :e"),
+                {"s": source, "e": event_id},
+            ).first()
+        return _event(row) if row else None
+
+    def list(self, status: str | None, after_id: int, limit: int) -> list[InboundEvent]:
+        where = "id > :after" + (" AND status = :status" if status else "")
+        index = "FORCE INDEX (ix_inbound_status_id)" if status else ""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                text(f"SELECT {_COLUMNS} FROM inbound_events {index} WHERE {where} ORDER BY id LIMIT :limit"),
+                {"after": after_id, "status": status, "limit": limit},
+            ).fetchall()
+        return [_event(r) for r in rows]
+
+    def retry(self, source: str, event_id: str) -> bool:
+        """failed or dead → pending, due now, with a fresh retry budget."""
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                text(
+                    "UPDATE inbound_events SET status = 'pending', attempts = 0, next_attempt_at = :now,"
+                    " lease_owner = NULL, lease_expires_at = NULL"
+                    " WHERE source = :s AND event_id = :e AND status IN ('failed', 'dead')"
+                ),
+                {"s": source, "e": event_id, "now": utcnow()},
+            )
+        return result.rowcount == 1
+
+    def claim(self, owner: str, limit: int, lease_seconds: float) -> list[InboundEvent]:
+        """Takes due events for this worker; SKIP LOCKED lets several replicas claim side by side."""
+        now = utcnow()
+        with self._engine.begin() as conn:
+            ids = [
+                r.id
+                for r in conn.execute(
+                    text(
+                        "SELECT id FROM inbound_events WHERE status IN ('pending', 'failed')"
+                        " AND next_attempt_at <= :now ORDER BY next_attempt_at, id LIMIT :limit"
+                        " FOR UPDATE SKIP LOCKED"
+                    ),
+                    {"now": now, "limit": limit},
+                )
+            ]
+            if not ids:
+                return []
+            conn.execute(
+                text(
+                    "UPDATE inbound_events SET status = 'processing', attempts = attempts + 1,"
+                    " lease_owner = :owner, lease_expires_at = :until WHERE id IN :ids"
+                ).bindparams(bindparam("ids", expanding=True)),
+                {"owner": owner, "until": now + dt.timedelta(seconds=lease_seconds), "ids": ids},
+            )
+            rows = conn.execute(
+                text(f"SELECT {_COLUMNS} FROM inbound_events WHERE id IN :ids ORDER BY id"),
+                {"ids": tuple(ids)},
+            ).fetchall()
+        return [_event(r) for r in rows]
+
+    def finish(
+        self,
+        event: InboundEvent,
+        owner: str,
+        status: str,
+        error: str | None = None,
+        retry_at: dt.datetime | None = None,
+    ) -> bool:
+        """Records the outcome only if this worker still holds the lease (else another took over)."""
+        now = utcnow()
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                text(
+                    "UPDATE inbound_events SET status = :status, last_error = :error, lease_owner = NULL,"
+                    " lease_expires_at = NULL, processed_at = IF(:status = 'processed', :now, processed_at),"
+                    " next_attempt_at = COALESCE(:retry_at, next_attempt_at)"
+                    " WHERE id = :id AND status = 'processing' AND lease_owner = :owner"
+                ),
+                {
+                    "status": status,
+                    "error": (error or None) and error[:1000],
+                    "now": now,
+                    "retry_at": retry_at,
+                    "id": event.id,
+                    "owner": owner,
+                },
+            )
+        return result.rowcount == 1
+
+    def release(self, owner: str) -> int:
+        """Gives this worker's unfinished claims back (graceful shutdown); their attempt is not counted."""
+        with self._engine.begin() as conn:
+            return conn.execute(
+                text(
+                    "UPDATE inbound_events SET status = 'pending', attempts = GREATEST(attempts - 1, 0),"
+                    " lease_owner = NULL, lease_expires_at = NULL WHERE status = 'processing' AND lease_owner = :o"
+                ),
+                {"o": owner},
+            ).rowcount
+
+    def reap_expired_leases(self) -> int:
+        """Events whose worker died mid-processing go back to pending."""
+        with self._engine.begin() as conn:
+            return conn.execute(
+                text(
+                    "UPDATE inbound_events SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL"
+                    " WHERE status = 'processing' AND lease_expires_at < :now"
+                ),
+                {"now": utcnow()},
+            ).rowcount

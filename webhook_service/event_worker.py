@@ -1,0 +1,92 @@
+"""Processes stored inbound events: claim with a lease, apply to the catalog, record the outcome.
+
+Several replicas run this side by side (claims use SKIP LOCKED). A failure schedules a retry on a
+growing delay; after the last attempt the event is dead. An event whose worker died returns to
+pending when its lease expires.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import uuid
+from collections.abc import Sequence
+
+from webhook_service.event_store import EventStore, InboundEvent, utcnow
+from webhook_service.handlers import CatalogEventHandler, Ignored, PermanentFailure
+
+log = logging.getLogger("farmlokal.webhooks.worker")
+
+
+class EventWorker:
+    def __init__(
+        self,
+        store: EventStore,
+        handler: CatalogEventHandler,
+        retry_delays: Sequence[float],
+        lease_seconds: float = 30.0,
+        batch: int = 10,
+        idle_seconds: float = 0.2,
+    ) -> None:
+        self._store = store
+        self._handler = handler
+        self._retry_delays = list(retry_delays)
+        self._lease_seconds = lease_seconds
+        self._batch = batch
+        self._idle_seconds = idle_seconds
+        self.owner = uuid.uuid4().hex
+
+    @property
+    def max_attempts(self) -> int:
+        return len(self._retry_delays) + 1
+
+    def run(self, stopping: threading.Event) -> None:
+        """Background loop until stopping is set; then unfinished claims are released."""
+        while not stopping.is_set():
+            try:
+                self._store.reap_expired_leases()
+                worked = self.run_once(stopping)
+            except Exception:
+                log.exception("event worker iteration failed")
+                worked = 0
+            if not worked:
+                stopping.wait(self._idle_seconds)
+        released = self._store.release(self.owner)
+        log.info("event worker stopped", extra={"released": released})
+
+    def run_once(self, stopping: threading.Event | None = None) -> int:
+        events = self._store.claim(self.owner, self._batch, self._lease_seconds)
+        for event in events:
+            if stopping is not None and stopping.is_set():
+                break  # the rest is released by run()
+            self._process(event)
+        return len(events)
+
+    def _process(self, event: InboundEvent) -> None:
+        try:
+            self._handler.apply(event.type, event.payload)
+        except Ignored as note:
+            self._store.finish(event, self.owner, "processed", str(note))
+        except PermanentFailure as error:
+            log.warning("event is dead", extra={"event_id": event.event_id, "error": str(error)})
+            self._store.finish(event, self.owner, "dead", str(error))
+        except Exception as error:
+            self._schedule_retry(event, f"{type(error).__name__}: {_describe(error)}")
+        else:
+            self._store.finish(event, self.owner, "processed")
+
+    def _schedule_retry(self, event: InboundEvent, error: str) -> None:
+        if event.attempts >= self.max_attempts:
+            log.warning("event is dead after its last attempt", extra={"event_id": event.event_id})
+            self._store.finish(event, self.owner, "dead", error)
+            return
+        delay = self._retry_delays[event.attempts - 1]
+        self._store.finish(
+            event, self.owner, "failed", error, retry_at=utcnow() + dt.timedelta(seconds=delay)
+        )
+
+
+def _describe(error: Exception) -> str:
+    details = getattr(error, "details", None)
+    return str(details() if callable(details) else error)[:500]

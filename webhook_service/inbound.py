@@ -1,0 +1,89 @@
+"""Receiving a signed supplier event: verify, store durably with UNIQUE(source, event_id), answer."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from dataclasses import dataclass
+
+import redis
+
+from farmlokal_common import webhook_signature as sig
+from farmlokal_common.errors import FieldViolation, InvalidArgument, NotFound, Unauthenticated
+from webhook_service.event_store import EventStore
+
+log = logging.getLogger("farmlokal.webhooks.inbound")
+SEEN_TTL_SECONDS = 7 * 24 * 3600
+
+
+def parse_source_secrets(spec: str) -> dict[str, list[bytes]]:
+    """'supplier=whsec_a,supplier=whsec_b,other=whsec_c': several secrets per source during rotation."""
+    sources: dict[str, list[bytes]] = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        source, _, secret = item.partition("=")
+        if not source or not secret:
+            raise ValueError("WEBHOOK_SOURCE_SECRETS entries look like source=whsec_...")
+        sources.setdefault(source.strip(), []).append(sig.secret_key(secret.strip()))
+    return sources
+
+
+@dataclass(frozen=True)
+class Receipt:
+    event_id: str
+    status: str  # accepted or duplicate
+
+
+class InboundWebhooks:
+    def __init__(self, store: EventStore, client: redis.Redis, sources: dict[str, list[bytes]]) -> None:
+        self._store = store
+        self._redis = client
+        self._sources = sources
+
+    def receive(self, source: str, headers: dict[str, str], body: bytes) -> Receipt:
+        keys = self._sources.get(source)
+        if keys is None:
+            raise NotFound(f"unknown webhook source {source!r}")
+        try:
+            signed = sig.parse_headers(headers)
+        except sig.MalformedHeaders as error:
+            raise InvalidArgument(FieldViolation("headers", str(error))) from None
+        try:
+            sig.verify(keys, signed, body)
+        except sig.InvalidSignature as error:
+            raise Unauthenticated(f"webhook rejected: {error}") from None
+        event_type = _event_type(body)
+        if self._seen(source, signed.message_id):
+            return Receipt(signed.message_id, "duplicate")
+        stored = self._store.insert(source, signed.message_id, event_type, body)
+        self._mark_seen(source, signed.message_id)  # only after the commit: Redis never runs ahead of MySQL
+        return Receipt(signed.message_id, "accepted" if stored else "duplicate")
+
+    def _seen(self, source: str, event_id: str) -> bool:
+        try:
+            return bool(self._redis.exists(_seen_key(source, event_id)))
+        except redis.RedisError:
+            return False  # MySQL's UNIQUE constraint still decides
+
+    def _mark_seen(self, source: str, event_id: str) -> None:
+        with contextlib.suppress(redis.RedisError):
+            self._redis.set(_seen_key(source, event_id), 1, ex=SEEN_TTL_SECONDS)
+
+
+def _seen_key(source: str, event_id: str) -> str:
+    return f"webhooks:seen:{source}:{event_id}"
+
+
+def _event_type(body: bytes) -> str:
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidArgument(FieldViolation("body", "the body must be a JSON object")) from None
+    if not isinstance(document, dict):
+        raise InvalidArgument(FieldViolation("body", "the body must be a JSON object"))
+    event_type = document.get("type")
+    if not isinstance(event_type, str) or not event_type.strip() or len(event_type) > 128:
+        raise InvalidArgument(
+            FieldViolation("type", "type must be a non-empty string of at most 128 characters")
+        )
+    return event_type
