@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from sqlalchemy.exc import SQLAlchemyError
 
 from devstack import codegen, dbinit, processes, services
 from farmlokal_common.settings import DEV_MARIADB_PORT, DEV_REDIS_PORT, DEV_SANDBOX_PORT, dev_database_url
@@ -268,6 +269,8 @@ def _started(cfg: StackConfig, proc: processes.ManagedProcess) -> None:
 
 def _fail(cfg: StackConfig, component: str, error: BaseException) -> StackError:
     log = cfg.log_file(component)
+    if isinstance(error, subprocess.CalledProcessError) and error.stderr:
+        error = RuntimeError(f"{error}\n{error.stderr.decode(errors='replace').strip()}")
     return StackError(
         f"{component} did not start: {error}\n--- last lines of {log} ---\n{tail(log, 20)}\n"
         f"(other components stay up; `make down` stops them, `make logs S={component}` shows more)"
@@ -296,7 +299,10 @@ def up(
             )
         except (RuntimeError, OSError, subprocess.CalledProcessError) as error:
             raise _fail(cfg, "mariadb", error) from error
-    dbinit.init_databases(processes.root_url(datadir), dbinit.dev_service_databases())
+    try:
+        dbinit.init_databases(processes.root_url(datadir), dbinit.dev_service_databases())
+    except SQLAlchemyError as error:
+        raise _fail(cfg, "mariadb", error) from error
 
     if running["redis"] is None:
         say(f"redis: starting on {cfg.port('redis')}")
