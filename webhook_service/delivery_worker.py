@@ -123,7 +123,7 @@ class DeliveryWorker:
             ).fetchall()
 
     def _deliver(self, d: Any) -> None:
-        if not d.enabled:
+        if not self._still_enabled(d.subscription_id):  # a 410 earlier in this batch may have disabled it
             self._finish(d, "dead", Outcome(None, 0, "subscription disabled"))
             return
         outcome = self._send(d)
@@ -136,6 +136,14 @@ class DeliveryWorker:
         else:
             retry_at = utcnow() + dt.timedelta(seconds=self._delays[d.attempts - 1])
             self._finish(d, "failed", outcome, retry_at=retry_at)
+
+    def _still_enabled(self, subscription_id: str) -> bool:
+        with self._engine.connect() as conn:
+            return bool(
+                conn.execute(
+                    text("SELECT enabled FROM subscriptions WHERE id = :s"), {"s": subscription_id}
+                ).scalar()
+            )
 
     def _send(self, d: Any) -> Outcome:
         started = time.perf_counter()
