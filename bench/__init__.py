@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench` measures the bars of docs/benchmarks.md and writes a report."""

@@ -1,0 +1,157 @@
+"""Runs ghz, wrk and vegeta with bounded durations and returns what they measured with the command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.harness.figures import Measurement
+from bench.harness.parsers import parse_ghz, parse_vegeta, parse_wrk
+from bench.harness.tools import Toolbox
+
+ROOT = Path(__file__).resolve().parents[2]
+GHZ_SCENARIOS = ROOT / "tests" / "load" / "ghz"
+DESCRIPTOR = ROOT / "build" / "gen" / "api.pb"
+WRK_SCRIPT = Path(__file__).with_name("wrk_report.lua")
+SLACK_S = 60  # beyond its duration a run may take this long to finish before it is killed
+
+
+class LoadRunError(RuntimeError):
+    """A load tool failed or printed nothing to parse; the message carries its stderr."""
+
+
+@dataclass(frozen=True)
+class GhzRun:
+    """One ghz run derived from a scenario file in tests/load/ghz (call, timeouts, defaults)."""
+
+    name: str
+    scenario: str
+    host: str
+    data: Sequence[dict[str, Any]]
+    duration_s: float
+    concurrency: int
+    connections: int
+    rps: int | None = None
+    skip_first: int = 0
+
+    @property
+    def load(self) -> str:
+        if self.rps:
+            return f"{self.rps} req/s open loop"
+        return f"c={self.concurrency} saturation"
+
+
+def ghz_config(run: GhzRun) -> dict[str, Any]:
+    """The scenario file with this run's host, data, rate and duration; the harness writes it out."""
+    config: dict[str, Any] = json.loads((GHZ_SCENARIOS / f"{run.scenario}.json").read_text())
+    config.update(
+        {
+            "host": run.host,
+            "protoset": str(DESCRIPTOR),
+            "insecure": True,
+            "data": list(run.data),
+            "duration": f"{run.duration_s:g}s",
+            "duration-stop": "wait",
+            "concurrency": run.concurrency,
+            "connections": run.connections,
+            "format": "json",
+            "skipFirst": run.skip_first,
+        }
+    )
+    config.pop("total", None)
+    config.pop("rps", None)
+    if run.rps:
+        config["rps"] = run.rps
+    return config
+
+
+def run_ghz(tools: Toolbox, run: GhzRun, workdir: Path) -> Measurement:
+    config = ghz_config(run)
+    path = workdir / f"{run.name}.ghz.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config, indent=2))
+    command = [tools.ghz.path, "--config", str(path)]
+    output = _run(command, run.duration_s, workdir / f"{run.name}.ghz.out.json")
+    return Measurement("ghz", run.load, parse_ghz(output), command, config)
+
+
+def run_wrk(
+    tools: Toolbox,
+    base_url: str,
+    paths: Sequence[str],
+    name: str,
+    workdir: Path,
+    duration_s: float,
+    connections: int = 32,
+    threads: int = 2,
+) -> Measurement:
+    """Closed-loop saturation at a fixed number of connections, rotating over paths."""
+    paths_file = workdir / f"{name}.paths.txt"
+    paths_file.parent.mkdir(parents=True, exist_ok=True)
+    paths_file.write_text("\n".join(paths) + "\n")
+    command = [
+        tools.wrk.path,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration_s:g}s",
+        "--latency",
+        "--timeout",
+        "5s",
+        "-s",
+        str(WRK_SCRIPT),
+        base_url,
+        "--",
+        str(paths_file),
+    ]
+    output = _run(command, duration_s, workdir / f"{name}.wrk.txt")
+    return Measurement("wrk", f"c={connections} saturation", parse_wrk(output), command)
+
+
+def run_vegeta(
+    tools: Toolbox,
+    base_url: str,
+    paths: Sequence[str],
+    name: str,
+    workdir: Path,
+    rate: int,
+    duration_s: float,
+) -> Measurement:
+    """Open loop at a fixed rate: requests leave on schedule however slow the answers are."""
+    targets = workdir / f"{name}.targets.txt"
+    targets.parent.mkdir(parents=True, exist_ok=True)
+    targets.write_text("".join(f"GET {base_url}{path}\n" for path in paths))
+    results = workdir / f"{name}.vegeta.bin"
+    attack = [
+        tools.vegeta.path,
+        "attack",
+        f"-rate={rate}/1s",
+        f"-duration={duration_s:g}s",
+        "-timeout=10s",
+        f"-targets={targets}",
+        f"-output={results}",
+    ]
+    _run(attack, duration_s, workdir / f"{name}.vegeta.attack.txt", expect_output=False)
+    report = [tools.vegeta.path, "report", "-type=json", str(results)]
+    output = _run(report, 0, workdir / f"{name}.vegeta.json")
+    return Measurement("vegeta", f"{rate} req/s open loop", parse_vegeta(output), [*attack, "&&", *report])
+
+
+def _run(command: list[str], duration_s: float, save_to: Path, expect_output: bool = True) -> str:
+    try:
+        result = subprocess.run(
+            command, capture_output=True, text=True, timeout=duration_s + SLACK_S, check=False
+        )
+    except subprocess.TimeoutExpired as error:
+        raise LoadRunError(
+            f"{Path(command[0]).name} did not finish within {duration_s + SLACK_S:.0f}s"
+        ) from error
+    save_to.write_text(result.stdout + (f"\n--- stderr ---\n{result.stderr}" if result.stderr else ""))
+    if result.returncode != 0 or (expect_output and not result.stdout.strip()):
+        raise LoadRunError(
+            f"{' '.join(command)} exited {result.returncode}: {(result.stderr or result.stdout)[-1500:]}"
+        )
+    return result.stdout
