@@ -1,0 +1,58 @@
+"""Command line of the seeder; the database URL comes from CatalogSettings (CATALOG_DATABASE_URL)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import redis
+from tqdm import tqdm
+
+from catalog_service.seed.loader import loader_engine, seed
+from catalog_service.settings import CatalogSettings
+
+GENERATION_KEY = "catalog:generation"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m catalog_service.seed", description=__doc__)
+    parser.add_argument("--reset", action="store_true", help="replace an existing catalog")
+    parser.add_argument(
+        "--products", type=int, default=int(os.environ.get("SEED_PRODUCTS", "1000000")), help="how many"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="random seed: same seed, same catalog")
+    parser.add_argument("--workers", type=int, default=2, help="generator processes")
+    args = parser.parse_args(argv)
+    if args.products < 1:
+        parser.error("--products must be at least 1")
+    settings = CatalogSettings()
+    engine = loader_engine(settings.database_url)
+    try:
+        with tqdm(total=args.products, unit="products", unit_scale=True, file=sys.stderr) as bar:
+            report = seed(engine, args.products, args.seed, args.reset, args.workers, bar.update)
+    finally:
+        engine.dispose()
+    if report.skipped:
+        print("the catalog already has products; left alone (use --reset to replace it)")
+        return 0
+    _bump_generation(settings.redis_url)
+    steps = ", ".join(f"{k} {v:.1f}s" for k, v in report.timings.items())
+    print(f"seeded {report.products} products, {report.words} words, {report.postings} postings: {steps}")
+    return 0
+
+
+def _bump_generation(url: str) -> None:
+    """Cached listings carry the generation; a new one invalidates them. Redis being down is fine."""
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            client.incr(GENERATION_KEY)
+        finally:
+            client.close()
+    except redis.RedisError:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
