@@ -16,6 +16,7 @@ from farmlokal_common.db import make_engine, ping
 from farmlokal_common.interceptors.rate_limiting import RateLimitInterceptor
 from farmlokal_common.rate_limit import RateLimiter, parse_limits
 from farmlokal_common.redis_client import make_redis
+from farmlokal_common.redis_client import ping as redis_ping
 from farmlokal_common.retry import RetryPolicy
 from farmlokal_common.server import ServiceApp
 
@@ -62,7 +63,7 @@ def build_app(settings: AuthSettings) -> ServiceApp:
     return ServiceApp(
         service_names=SERVICE_NAMES,
         register=register,
-        dependency_checks={"mysql": lambda: ping(engine), "redis": lambda: redis.ping() and None},
+        dependency_checks={"mysql": lambda: ping(engine), "redis": lambda: redis_ping(redis)},
         interceptors=[RateLimitInterceptor(limiter, PUBLIC_SERVICES)],
         on_stop=[close],
     )

@@ -135,7 +135,7 @@ class TokenBroker:
             if token is not None and token.seconds_left() > 1:
                 return Lease(token, "cache")
             rejected = self._redis.get(f"{key}:rejected")
-            if rejected:
+            if isinstance(rejected, bytes):
                 raise ProviderRejected(rejected.decode())
             if lock.acquire():
                 try:

@@ -81,7 +81,7 @@ class TokenProvider:
             form["audience"] = audience
         if scope:
             form["scope"] = scope
-        auth = None
+        auth: httpx.Auth | None = None
         if self._credentials.auth_method == "client_secret_post":
             form |= {
                 "client_id": self._credentials.client_id,
@@ -92,7 +92,9 @@ class TokenProvider:
         started = time.perf_counter()
         timeout = httpx.Timeout(min(2.0, max(0.05, deadline.remaining())))
         try:
-            response = self._client.post(self._credentials.token_url, data=form, auth=auth, timeout=timeout)
+            response = self._client.post(
+                self._credentials.token_url, data=form, auth=auth or httpx.USE_CLIENT_DEFAULT, timeout=timeout
+            )
         except httpx.TimeoutException:
             return FetchOutcome("timeout", None, _ms(started), error="timeout")
         except httpx.TransportError as error:

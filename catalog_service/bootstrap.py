@@ -28,6 +28,7 @@ from farmlokal_common.health_probe import grpc_serving, http_ok
 from farmlokal_common.interceptors.rate_limiting import RateLimitInterceptor
 from farmlokal_common.rate_limit import RateLimiter, parse_limits
 from farmlokal_common.redis_client import make_redis
+from farmlokal_common.redis_client import ping as redis_ping
 from farmlokal_common.response_cache import CacheSettings, ResponseCache
 from farmlokal_common.server import ServiceApp
 
@@ -67,7 +68,7 @@ def build_app(settings: CatalogSettings) -> ServiceApp:
     reporter = HealthReporter(
         [
             Probe("catalog.mysql", lambda: ping(engine), essential=True),
-            Probe("redis", lambda: redis.ping() and None, essential=False),
+            Probe("redis", lambda: redis_ping(redis), essential=False),
             Probe("auth_service", grpc_serving(peers["auth"]), essential=False),
             Probe("webhook_service", grpc_serving(peers["webhook"]), essential=False),
             Probe("oauth_provider", http_ok(http, settings.oauth_health_url), essential=False),

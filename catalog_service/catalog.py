@@ -28,10 +28,11 @@ class Catalog:
         return presenters.product(record)
 
     def list_categories(self) -> pb.ListCategoriesResponse:
-        body = self._cache.get_or_compute(
-            "categories", lambda: presenters.categories(self._reader.categories()).SerializeToString()
-        )
+        body = self._cache.get_or_compute("categories", self._render_categories)
         return pb.ListCategoriesResponse.FromString(body)
+
+    def _render_categories(self) -> bytes:
+        return bytes(presenters.categories(self._reader.categories()).SerializeToString())
 
     def _render_page(self, query: ListQuery) -> bytes:
         page = self._reader.list_page(query)
@@ -40,4 +41,4 @@ class Catalog:
             next_cursor=page.next_cursor,
             has_more=page.has_more,
         )
-        return response.SerializeToString()
+        return bytes(response.SerializeToString())

@@ -117,7 +117,7 @@ class ProductWriteServicer(ipb_grpc.ProductWriteServiceServicer):
         self, request: ipb.UpdateProductRequest, context: ServicerContext
     ) -> ipb.UpdateProductResponse:
         violations: list[FieldViolation] = []
-        changes = {
+        changes: dict[str, object] = {
             "name": check_text(request.name, "name", 200, violations) if request.HasField("name") else None,
             "description": check_text(request.description, "description", 5000, violations, required=False)
             if request.HasField("description")

@@ -213,6 +213,7 @@ class ProductWriter:
         )
 
     def _lock_one(self, conn: Connection, selector: Selector) -> ProductRecord:
+        value: int | str
         if selector.id is not None:
             where, value, label = "id = :v", selector.id, f"product {selector.id}"
         elif selector.external_id:

@@ -16,3 +16,8 @@ def make_redis(settings: ServiceSettings) -> redis.Redis:
         health_check_interval=15,
         max_connections=settings.thread_pool_size * 2,
     )
+
+
+def ping(client: redis.Redis) -> None:
+    """A dependency check: raises when Redis does not answer."""
+    client.ping()

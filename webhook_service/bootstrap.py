@@ -12,6 +12,7 @@ from farmlokal_common.grpc_client import make_channel
 from farmlokal_common.interceptors.rate_limiting import RateLimitInterceptor
 from farmlokal_common.rate_limit import RateLimiter, parse_limits
 from farmlokal_common.redis_client import make_redis
+from farmlokal_common.redis_client import ping as redis_ping
 from farmlokal_common.server import ServiceApp
 from webhook_service.delivery_worker import DeliveryWorker
 from webhook_service.event_store import EventStore
@@ -70,7 +71,7 @@ def build_app(settings: WebhookSettings) -> ServiceApp:
     return ServiceApp(
         service_names=SERVICE_NAMES,
         register=register,
-        dependency_checks={"mysql": lambda: ping(engine), "redis": lambda: redis.ping() and None},
+        dependency_checks={"mysql": lambda: ping(engine), "redis": lambda: redis_ping(redis)},
         interceptors=[RateLimitInterceptor(limiter, PUBLIC_SERVICES)],
         on_stop=[close],
         background=[event_worker.run, delivery_worker.run],

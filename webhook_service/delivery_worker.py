@@ -112,15 +112,17 @@ class DeliveryWorker:
                 ).bindparams(bindparam("ids", expanding=True)),
                 {"o": self.owner, "until": now + dt.timedelta(seconds=self._lease), "ids": ids},
             )
-            return conn.execute(
-                text(
-                    "SELECT d.id, d.attempts, d.outbox_id, d.subscription_id, s.url, s.secret, s.enabled,"
-                    " e.type, e.payload, e.occurred_at FROM deliveries d"
-                    " JOIN subscriptions s ON s.id = d.subscription_id"
-                    " JOIN catalog_events e ON e.outbox_id = d.outbox_id WHERE d.id IN :ids ORDER BY d.id"
-                ).bindparams(bindparam("ids", expanding=True)),
-                {"ids": ids},
-            ).fetchall()
+            return list(
+                conn.execute(
+                    text(
+                        "SELECT d.id, d.attempts, d.outbox_id, d.subscription_id, s.url, s.secret, s.enabled,"
+                        " e.type, e.payload, e.occurred_at FROM deliveries d"
+                        " JOIN subscriptions s ON s.id = d.subscription_id"
+                        " JOIN catalog_events e ON e.outbox_id = d.outbox_id WHERE d.id IN :ids ORDER BY d.id"
+                    ).bindparams(bindparam("ids", expanding=True)),
+                    {"ids": ids},
+                ).fetchall()
+            )
 
     def _deliver(self, d: Any) -> None:
         if not self._still_enabled(d.subscription_id):  # a 410 earlier in this batch may have disabled it

@@ -72,7 +72,7 @@ class EventStore:
             ).first()
         return _event(row) if row else None
 
-    def list(self, status: str | None, after_id: int, limit: int) -> list[InboundEvent]:
+    def page(self, status: str | None, after_id: int, limit: int) -> list[InboundEvent]:
         where = "id > :after" + (" AND status = :status" if status else "")
         index = "FORCE INDEX (ix_inbound_status_id)" if status else ""
         with self._engine.connect() as conn:

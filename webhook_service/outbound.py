@@ -78,7 +78,7 @@ class Subscriptions:
             raise NotFound(f"subscription {subscription_id!r} does not exist")
         return _subscription(row, secret)
 
-    def list(self) -> list[pb.Subscription]:
+    def all(self) -> list[pb.Subscription]:
         with self._engine.connect() as conn:
             rows = conn.execute(text("SELECT * FROM subscriptions ORDER BY created_at, id")).fetchall()
         return [_subscription(r) for r in rows]

@@ -60,7 +60,7 @@ class WebhookAdminServicer(pb_grpc.WebhookAdminServiceServicer):
         if status and status not in STATUSES:
             raise InvalidArgument(FieldViolation("status", f"status must be one of {', '.join(STATUSES)}"))
         limit = parse_limit(request.limit)
-        rows = self._events.list(status or None, decode_cursor(request.cursor), limit + 1)
+        rows = self._events.page(status or None, decode_cursor(request.cursor), limit + 1)
         page, has_more = rows[:limit], len(rows) > limit
         return pb.ListEventsResponse(
             events=[event_message(e) for e in page],
@@ -91,7 +91,7 @@ class WebhookAdminServicer(pb_grpc.WebhookAdminServiceServicer):
     def ListSubscriptions(
         self, request: pb.ListSubscriptionsRequest, context: grpc.ServicerContext
     ) -> pb.ListSubscriptionsResponse:
-        return pb.ListSubscriptionsResponse(subscriptions=self._subscriptions.list())
+        return pb.ListSubscriptionsResponse(subscriptions=self._subscriptions.all())
 
     def GetSubscription(
         self, request: pb.GetSubscriptionRequest, context: grpc.ServicerContext
