@@ -34,10 +34,10 @@ MARKERS = {
     "mariadb": "mariadbd",
     "redis": "redis-server",
     "sandbox": "-m sandbox",
-    "auth": "auth_service",
-    "webhook": "webhook_service",
-    "catalog": "catalog_service",
-    "envoy": "envoy",
+    "auth": "-m auth_service",
+    "webhook": "-m webhook_service",
+    "catalog": "-m catalog_service",
+    "envoy": "envoy-keeper",
 }
 
 
@@ -362,6 +362,11 @@ def _spawn_sandbox(cfg: StackConfig) -> processes.ManagedProcess:
     )
 
 
+# Envoy sets PR_SET_PDEATHSIG: it gets SIGTERM when its parent exits, which would end it as soon as
+# `make up` returns. A shell that waits for it stays its parent for as long as it runs.
+ENVOY_KEEPER = 'envoy="$1"; shift; "$envoy" "$@"; exit $?'
+
+
 def _start_envoy(cfg: StackConfig, plans: dict[str, services.ServicePlan]) -> processes.ManagedProcess:
     from devstack import edge
 
@@ -375,7 +380,28 @@ def _start_envoy(cfg: StackConfig, plans: dict[str, services.ServicePlan]) -> pr
         descriptor_path=codegen.DESCRIPTOR,
     )
     path = edge.write_edge_config(config, cfg.run_dir / "envoy" / "envoy.yaml")
-    return edge.start_envoy(path, admin, listen, cfg.log_file("envoy"))
+    envoy = [edge.envoy_binary(), "-c", str(path), "--use-dynamic-base-id", "--drain-time-s", "1"]
+    argv = ["sh", "-c", ENVOY_KEEPER, "envoy-keeper", *envoy]
+    proc = processes.spawn("envoy", argv, cfg.log_file("envoy"), cwd=ROOT, port=listen)
+    write_pid(cfg, "envoy", proc.pid)
+    _wait_for_envoy(proc, admin, listen)
+    return proc
+
+
+def _wait_for_envoy(proc: processes.ManagedProcess, admin: int, listen: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=1.0, trust_env=False) as client:
+        while time.monotonic() < deadline:
+            if proc.process.poll() is not None:
+                raise RuntimeError(f"envoy exited with code {proc.process.returncode}")
+            try:
+                live = client.get(f"http://127.0.0.1:{admin}/ready").text.strip() == "LIVE"
+            except httpx.TransportError:
+                live = False
+            if live and processes.port_in_use(listen):
+                return
+            time.sleep(0.1)
+    raise TimeoutError(f"envoy not ready within {timeout:.0f}s")
 
 
 def run_seed(
