@@ -380,11 +380,19 @@ def _start_envoy(cfg: StackConfig, plans: dict[str, services.ServicePlan]) -> pr
         descriptor_path=codegen.DESCRIPTOR,
     )
     path = edge.write_edge_config(config, cfg.run_dir / "envoy" / "envoy.yaml")
-    envoy = [edge.envoy_binary(), "-c", str(path), "--use-dynamic-base-id", "--drain-time-s", "1"]
-    argv = ["sh", "-c", ENVOY_KEEPER, "envoy-keeper", *envoy]
-    proc = processes.spawn("envoy", argv, cfg.log_file("envoy"), cwd=ROOT, port=listen)
-    write_pid(cfg, "envoy", proc.pid)
+    proc = spawn_envoy(cfg, path)
     _wait_for_envoy(proc, admin, listen)
+    return proc
+
+
+def spawn_envoy(cfg: StackConfig, config_path: Path) -> processes.ManagedProcess:
+    """Starts Envoy under its keeper shell and records the keeper's pid (the group leader)."""
+    from devstack import edge
+
+    envoy = [edge.envoy_binary(), "-c", str(config_path), "--use-dynamic-base-id", "--drain-time-s", "1"]
+    argv = ["sh", "-c", ENVOY_KEEPER, "envoy-keeper", *envoy]
+    proc = processes.spawn("envoy", argv, cfg.log_file("envoy"), cwd=ROOT, port=cfg.port("envoy"))
+    write_pid(cfg, "envoy", proc.pid)
     return proc
 
 

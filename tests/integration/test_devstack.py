@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -170,8 +173,6 @@ def test_compose_edge_config_is_accepted_by_envoy(tmp_path) -> None:
 
 
 def _wait_for(condition, timeout: float = 5.0) -> bool:
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -186,3 +187,25 @@ def test_runnable_module_needs_a_main_for_packages() -> None:
     assert not stack.runnable_module("farmlokal_common")
     assert not stack.runnable_module("devstack.codegen.nothing")
     assert not stack.runnable_module("no_such_module_here")
+
+
+def test_envoy_outlives_the_process_that_started_it(cfg, tmp_path) -> None:
+    """Envoy asks for SIGTERM when its parent dies; `make up` exits right after starting it."""
+    admin = cfg.ports["envoy"][1].port
+    config = tmp_path / "envoy.json"
+    address = {"socket_address": {"address": "127.0.0.1", "port_value": admin}}
+    config.write_text(json.dumps({"admin": {"address": address}}))
+    starter = (
+        "import os, sys; from pathlib import Path; from devstack import stack; "
+        "stack.spawn_envoy(stack.StackConfig.from_env(os.environ), Path(sys.argv[1]))"
+    )
+    env = {**os.environ, "FARMLOKAL_RUN_DIR": str(cfg.run_dir), "FARMLOKAL_EDGE_PORT": str(cfg.port("envoy"))}
+    subprocess.run([sys.executable, "-c", starter, str(config)], env=env, check=True, cwd=ROOT)
+    try:
+        processes.wait_for_port(admin, 30, name="envoy admin")
+        time.sleep(1.0)
+        assert stack.running_pid(cfg, "envoy") is not None
+        assert processes.port_in_use(admin)
+    finally:
+        assert stack.stop_component(cfg, "envoy").startswith("stopped")
+    assert not processes.port_in_use(admin)
