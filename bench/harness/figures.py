@@ -99,3 +99,16 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     if numerator is None or not denominator:
         return None
     return numerator / denominator
+
+
+def fail_on_errors(row: Row) -> Row:
+    """Errors on either side void a comparison: the row fails and its note says which."""
+    problems = []
+    if row.measurement and row.measurement.figures.errors:
+        problems.append(f"errors {row.measurement.figures.error_kinds}")
+    if row.reference and row.reference.figures.errors:
+        problems.append(f"reference errors {row.reference.figures.error_kinds}")
+    if problems:
+        row.verdict = FAIL
+        row.note = "; ".join(filter(None, [row.note, *problems]))
+    return row

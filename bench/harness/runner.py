@@ -1,0 +1,193 @@
+"""Runs the selected scenarios against the own stack or a target, then writes and prints the report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.harness import machine, report, terms
+from bench.harness.catalog_probe import CatalogProbe
+from bench.harness.figures import ERROR, Row
+from bench.harness.scenarios.context import Context, Durations
+from bench.harness.scenarios.edge import run_b1
+from bench.harness.scenarios.listing import run_b2, run_b4
+from bench.harness.scenarios.pending import b5_row, b6_b7_rows
+from bench.harness.scenarios.search import run_b3
+from bench.harness.stack import DESCRIPTOR, OwnStack, SeedResult, start_reference_edge
+from bench.harness.target import Target
+from bench.harness.tools import ensure_tools
+
+ROOT = Path(__file__).resolve().parents[2]
+ALL_SCENARIOS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7")
+SCENARIO_NAMES = {
+    "B1": "cached listing through the REST edge",
+    "B2": "uncached listing",
+    "B3": "search per frequency class",
+    "B4": "deep pages",
+    "B5": "seed",
+    "B6": "inbound webhooks",
+    "B7": "GetAccessToken",
+}
+
+
+@dataclass(frozen=True)
+class Options:
+    only: tuple[str, ...]
+    target: Target | None
+    products: int
+    quick: bool
+    results_dir: Path
+    price_range: tuple[str, str]
+    search_terms: list[terms.SearchTerm]
+    catalog_workers: int
+    keep: bool
+    argv: list[str]
+
+
+def run(options: Options, say: Callable[[str], None] = print) -> int:
+    started = time.monotonic()
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    run_dir = ROOT / ".run" / "bench" / stamp
+    say(f"bench {stamp}: {', '.join(options.only)}; work files and logs in {run_dir}")
+    tools = ensure_tools(say)
+    _ensure_descriptor(say)
+    durations = Durations.quick() if options.quick else Durations.full()
+    holder = OwnStack(run_dir, options.catalog_workers, say)
+    rows: list[Row] = []
+    seed: SeedResult | None = None
+    target = options.target
+    search_terms = list(options.search_terms)
+    try:
+        if target is None:
+            holder.start_infra()
+            seed = holder.seed(options.products)
+            say(f"B5: seeded {seed.products:,} products in {seed.seconds:.1f} s")
+            target = holder.start_services()
+            if not search_terms and "B3" in options.only:
+                from devstack.processes import root_url
+
+                search_terms = terms.discover_terms(root_url(holder.datadir), options.products)
+        if "B1" in options.only and target.reference_url is None:
+            target = target.with_reference(
+                start_reference_edge(holder, target.catalog_workers, _capture_page(target, run_dir))
+            )
+        ctx = Context(
+            target,
+            tools,
+            run_dir,
+            durations,
+            options.products if options.target is None else None,
+            options.price_range,
+            search_terms,
+            say,
+        )
+        steps: list[tuple[str, Callable[[], list[Row]]]] = [
+            ("B1", lambda: run_b1(ctx)),
+            ("B2", lambda: run_b2(ctx)),
+            ("B3", lambda: run_b3(ctx)),
+            ("B4", lambda: run_b4(ctx)),
+            ("B5", lambda: [b5_row(seed, ctx.target)]),
+            ("B6", lambda: [r for r in b6_b7_rows(ctx.target) if r.id == "B6"]),
+            ("B7", lambda: [r for r in b6_b7_rows(ctx.target) if r.id == "B7"]),
+        ]
+        for scenario_id, step in steps:
+            if scenario_id in options.only:
+                rows += _guarded(scenario_id, step, say, run_dir)
+    finally:
+        say("stack: stopping")
+        holder.stop(keep_data=options.keep)
+    elapsed = time.monotonic() - started
+    document, markdown = _render(options, stamp, target, tools.describe(), rows, search_terms, elapsed)
+    paths = report.write_report(options.results_dir, stamp, document, markdown)
+    print(markdown)
+    say(f"bench: {elapsed:.0f} s; report in {paths['json']} and {paths['latest']}")
+    return 0
+
+
+def _guarded(
+    scenario_id: str, step: Callable[[], list[Row]], say: Callable[[str], None], run_dir: Path
+) -> list[Row]:
+    """A scenario that fails becomes an error row; the others still run."""
+    started = time.monotonic()
+    try:
+        rows = step()
+    except Exception as error:
+        say(f"{scenario_id}: failed: {error}")
+        (run_dir / f"{scenario_id}.error.txt").write_text(traceback.format_exc())
+        message = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+        rows = [
+            Row(id=scenario_id, scenario=SCENARIO_NAMES[scenario_id], bar="-", verdict=ERROR, note=message)
+        ]
+    say(f"{scenario_id}: done in {time.monotonic() - started:.0f} s")
+    return rows
+
+
+def _capture_page(target: Target, run_dir: Path) -> Path | None:
+    """The real first page, so the reference server sends the same bytes the catalog would."""
+    try:
+        with CatalogProbe(target.catalog_grpc) as probe:
+            page = probe.list({"limit": "20"})
+    except Exception:
+        return None
+    if len(page.products) < 20:
+        return None
+    path = run_dir / "reference-page.bin"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(page.SerializeToString())
+    return path
+
+
+def _ensure_descriptor(say: Callable[[str], None]) -> None:
+    if not DESCRIPTOR.exists():
+        say("codegen: building stubs and the descriptor (devstack/codegen.py)")
+        subprocess.run([sys.executable, str(ROOT / "devstack" / "codegen.py")], check=True, cwd=ROOT)
+
+
+def _render(
+    options: Options,
+    stamp: str,
+    target: Target | None,
+    tools: dict[str, Any],
+    rows: list[Row],
+    search_terms: list[terms.SearchTerm],
+    elapsed: float,
+) -> tuple[dict[str, Any], str]:
+    from devstack.edge import envoy_binary
+
+    description = machine.describe_machine()
+    versions = machine.describe_versions(envoy_binary())
+    rows = sorted(rows, key=lambda row: row.id)
+    own = options.target is None
+    header = {
+        "stamp": stamp,
+        "mode": ("quick (indicative figures only)" if options.quick else "full")
+        + (", own stack" if own else ", existing deployment"),
+        "products": f"{options.products:,}" if own else "as deployed",
+        "target": target.rest_url if target else "",
+        "machine": machine.summary(description),
+        "versions": ", ".join(f"{k} {v}" for k, v in versions.items())
+        + "; "
+        + ", ".join(f"{k} {v['version']}" for k, v in tools.items()),
+    }
+    document = {
+        "stamp": stamp,
+        "command": ["python", "-m", "bench", *options.argv],
+        "quick": options.quick,
+        "products": options.products if own else None,
+        "elapsed_s": round(elapsed, 1),
+        "target": target.describe() if target else None,
+        "machine": description,
+        "versions": versions,
+        "tools": tools,
+        "search_terms": [t.__dict__ for t in search_terms],
+        "price_range": list(options.price_range),
+        "rows": [row.to_dict() for row in rows],
+    }
+    return document, report.render_markdown(rows, header)

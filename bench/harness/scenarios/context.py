@@ -1,0 +1,68 @@
+"""What every scenario gets: the target, the tools, where to write, how long to run, the query shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.harness.target import Target
+from bench.harness.terms import SearchTerm
+from bench.harness.tools import Toolbox
+
+SORTS = ("created_at", "price", "name")
+ORDERS = ("asc", "desc")
+PAGE_SIZE = "20"
+
+
+@dataclass(frozen=True)
+class Durations:
+    """Seconds per load run; `quick` runs are for smoke tests, their figures are only indicative."""
+
+    fixed_rate: float
+    saturation: float
+    search: float
+    deep: float
+    b2_walk_depth: int
+    b4_walk_depth: int
+
+    @classmethod
+    def full(cls) -> Durations:
+        return cls(fixed_rate=15, saturation=10, search=12, deep=8, b2_walk_depth=50, b4_walk_depth=1000)
+
+    @classmethod
+    def quick(cls) -> Durations:
+        return cls(fixed_rate=5, saturation=5, search=5, deep=4, b2_walk_depth=10, b4_walk_depth=100)
+
+
+@dataclass
+class Context:
+    target: Target
+    tools: Toolbox
+    workdir: Path
+    durations: Durations
+    products: int | None
+    price_range: tuple[str, str]
+    search_terms: list[SearchTerm] = field(default_factory=list)
+    say: Callable[[str], None] = print
+
+    @property
+    def connections(self) -> int:
+        """ghz connections: SO_REUSEPORT balances connections, so at least two per worker process."""
+        return max(4, self.target.catalog_workers * 2)
+
+    def filters(self, category: str) -> list[tuple[str, dict[str, str]]]:
+        low, high = self.price_range
+        return [
+            ("none", {}),
+            (f"category={category}", {"category": category}),
+            (f"price {low}-{high}", {"min_price": low, "max_price": high}),
+        ]
+
+
+def list_request(filters: dict[str, str], sort: str, order: str, **more: str) -> dict[str, str]:
+    return {"limit": PAGE_SIZE, **filters, **more, "sort": sort, "order": order}
+
+
+def describe_request(request: dict[str, str]) -> str:
+    return "&".join(f"{k}={v}" for k, v in request.items() if k not in ("limit", "cursor"))

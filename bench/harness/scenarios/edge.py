@@ -1,0 +1,103 @@
+"""B1: cached listing through the REST edge, beside the reference server behind the same Envoy config."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import httpx
+
+from bench.harness.catalog_probe import CatalogProbe
+from bench.harness.figures import Measurement, Row, fail_on_errors, ratio, verdict
+from bench.harness.loadgen import run_vegeta, run_wrk
+from bench.harness.report import number
+from bench.harness.scenarios.context import ORDERS, SORTS, Context, list_request
+
+SATURATION_CONNECTIONS = 32
+FIXED_RATE = 500
+RATIO_BAR = 0.80
+P99_BAR_MS = 10.0
+
+
+def edge_paths(ctx: Context) -> list[str]:
+    """Mixed filters: the first page of every filter x sort x order, as REST paths."""
+    with CatalogProbe(ctx.target.catalog_grpc) as probe:
+        category = probe.categories()[0][0]
+    return [
+        "/v1/products?" + urlencode(list_request(filters, sort, order))
+        for _, filters in ctx.filters(category)
+        for sort in SORTS
+        for order in ORDERS
+    ]
+
+
+def warm(base_url: str, paths: list[str]) -> int:
+    """Requests every path once (fills the response cache); returns how many did not answer 200."""
+    failures = 0
+    with httpx.Client(base_url=base_url, timeout=10.0, trust_env=False) as client:
+        for path in paths:
+            try:
+                failures += client.get(path).status_code != 200
+            except httpx.HTTPError:
+                failures += 1
+    return failures
+
+
+def run_b1(ctx: Context) -> list[Row]:
+    reference_url = ctx.target.reference_url
+    assert reference_url is not None, "the runner starts a reference edge before B1"
+    paths = edge_paths(ctx)
+    failed = warm(ctx.target.rest_url, paths) + warm(reference_url, paths)
+    if failed:
+        ctx.say(f"B1: {failed} warm-up requests did not answer 200")
+    workdir = ctx.workdir / "B1"
+    ctx.say(
+        f"B1: saturation, wrk c={SATURATION_CONNECTIONS} {ctx.durations.saturation:g}s, edge then reference"
+    )
+    sat = run_wrk(ctx.tools, ctx.target.rest_url, paths, "saturation", workdir, ctx.durations.saturation)
+    sat_ref = run_wrk(
+        ctx.tools, reference_url, paths, "saturation-reference", workdir, ctx.durations.saturation
+    )
+    warm(ctx.target.rest_url, paths)
+    ctx.say(f"B1: fixed rate, vegeta {FIXED_RATE} req/s {ctx.durations.fixed_rate:g}s, edge then reference")
+    fixed = run_vegeta(
+        ctx.tools, ctx.target.rest_url, paths, "fixed", workdir, FIXED_RATE, ctx.durations.fixed_rate
+    )
+    fixed_ref = run_vegeta(
+        ctx.tools, reference_url, paths, "fixed-reference", workdir, FIXED_RATE, ctx.durations.fixed_rate
+    )
+    return [saturation_row(sat, sat_ref, len(paths)), fixed_rate_row(fixed, fixed_ref)]
+
+
+def saturation_row(measured: Measurement, reference: Measurement, path_count: int) -> Row:
+    throughput = ratio(measured.figures.rps, reference.figures.rps)
+    ok = throughput is not None and throughput >= RATIO_BAR
+    return fail_on_errors(
+        Row(
+            id="B1",
+            scenario="cached listing, REST edge, saturation",
+            bar=f"RPS >= {RATIO_BAR:.0%} of reference",
+            verdict=verdict(ok),
+            measurement=measured,
+            reference=reference,
+            reference_text=f"{number(reference.figures.rps, 0)} req/s",
+            ratio=throughput,
+            note=f"{path_count} first-page queries in rotation (every filter x sort x order), cache warm",
+        )
+    )
+
+
+def fixed_rate_row(measured: Measurement, reference: Measurement) -> Row:
+    p99 = measured.figures.p99_ms
+    ok = p99 is not None and p99 <= P99_BAR_MS
+    return fail_on_errors(
+        Row(
+            id="B1",
+            scenario="cached listing, REST edge, fixed rate",
+            bar=f"p99 <= {P99_BAR_MS:g} ms",
+            verdict=verdict(ok),
+            measurement=measured,
+            reference=reference,
+            reference_text=f"p99 {number(reference.figures.p99_ms, 2)} ms",
+            ratio=ratio(p99, reference.figures.p99_ms),
+        )
+    )

@@ -1,0 +1,205 @@
+"""The harness's own stack on free ports under a run directory: MariaDB, Redis, the services, Envoy.
+
+Two catalog instances share the database: one as deployed (response cache on) behind the edge, one
+with CATALOG_CACHE_ENABLED=false for the uncached scenarios. The reference server gets an Envoy of its
+own with the same configuration (start_reference_edge), for the harness's stack or any other target.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from bench.harness.target import Target
+from devstack import dbinit, processes, services
+from devstack.processes import ManagedProcess, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+DESCRIPTOR = ROOT / "build" / "gen" / "api.pb"
+# The limiter stays in the request path (its Redis call is part of the cost) but never rejects.
+BENCH_RATE_LIMITS = "*=1000000/1"
+Say = Callable[[str], None]
+
+
+class StackError(RuntimeError):
+    """A component did not start; the message names its log."""
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    products: int
+    seconds: float
+    command: list[str]
+    output_tail: str
+
+
+class OwnStack:
+    """Start with start_infra(), seed(), start_services(); stop() always, even after a failure."""
+
+    def __init__(self, run_dir: Path, catalog_workers: int, say: Say = print) -> None:
+        self.run_dir = run_dir
+        self.catalog_workers = catalog_workers
+        self.say = say
+        self.processes: list[ManagedProcess] = []
+        self.datadir = run_dir / "mariadb"
+        self.plans: dict[str, services.ServicePlan] = {}
+        self.extra_env: dict[str, str] = {}
+        self.target: Target | None = None
+
+    def log(self, name: str) -> Path:
+        return self.run_dir / "logs" / f"{name}.log"
+
+    def start_infra(self) -> None:
+        db_port, redis_port = free_port(), free_port()
+        self.say(f"stack: mariadb on {db_port} (buffer pool 1G), redis on {redis_port}, under {self.run_dir}")
+        options = processes.MariaDBOptions(buffer_pool="1G")
+        self.processes.append(processes.start_mariadb(self.datadir, db_port, self.log("mariadb"), options))
+        self.processes.append(processes.start_redis(redis_port, self.run_dir / "redis", self.log("redis")))
+        root = processes.root_url(self.datadir)
+        databases = {db.schema: db for db in dbinit.dev_service_databases()}
+        dbinit.init_databases(root, list(databases.values()))
+        redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        schema = {"catalog": "catalog", "webhook": "webhooks", "auth": "auth"}
+        for name in ("catalog", "webhook", "auth"):
+            url = dbinit.service_url(root, databases[schema[name]], "127.0.0.1", db_port)
+            workers = self.catalog_workers if name == "catalog" else 1
+            self.plans[name] = services.ServicePlan(name, free_port(), 0, url, redis_url, workers)
+        self.extra_env = {**services.peer_env(self.plans), "CATALOG_RATE_LIMITS": BENCH_RATE_LIMITS}
+        for name, plan in self.plans.items():
+            self.say(f"stack: migrating {name}")
+            services.migrate(plan, self.extra_env)
+
+    def seed(self, products: int) -> SeedResult:
+        """`python -m catalog_service.seed --reset`, timed from start to exit (B5)."""
+        command = [sys.executable, "-m", "catalog_service.seed", "--reset", "--products", str(products)]
+        env = {**self.plans["catalog"].env(), **self.extra_env, "SEED_PRODUCTS": str(products)}
+        self.say(f"stack: seeding {products:,} products ({' '.join(command[1:])})")
+        log_path = self.log("seed")
+        started = time.monotonic()
+        with open(log_path, "wb") as log:
+            result = subprocess.run(
+                command, env=_environ(env), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=False
+            )
+        seconds = time.monotonic() - started
+        tail = _tail(log_path)
+        if result.returncode != 0:
+            raise StackError(f"seeding failed (exit {result.returncode}); {log_path}:\n{tail}")
+        return SeedResult(products, seconds, command, tail)
+
+    def start_services(self) -> Target:
+        catalog = self.plans["catalog"]
+        uncached = services.ServicePlan(
+            "catalog",
+            free_port(),
+            0,
+            catalog.database_url,
+            catalog.redis_url,
+            self.catalog_workers,
+            {"CATALOG_CACHE_ENABLED": "false"},
+        )
+        for label, plan in (("catalog", catalog), ("catalog-uncached", uncached)):
+            self._start_service(label, plan)
+        optional = {}
+        for name in ("webhook", "auth"):
+            try:
+                self._start_service(name, self.plans[name])
+                optional[name] = self.plans[name].address
+            except StackError as error:
+                self.say(f"stack: {name} did not start, its scenarios will say so ({error})")
+        rest_url = start_edge(self, "edge", catalog.address, optional)
+        self.target = Target(
+            rest_url=rest_url,
+            catalog_grpc=catalog.address,
+            uncached_grpc=uncached.address,
+            webhook_grpc=optional.get("webhook"),
+            auth_grpc=optional.get("auth"),
+            own_stack=True,
+            catalog_workers=self.catalog_workers,
+        )
+        return self.target
+
+    def _start_service(self, label: str, plan: services.ServicePlan) -> None:
+        self.say(f"stack: starting {label} on {plan.address} ({plan.workers} worker(s))")
+        proc = services.start(plan, self.log(label), self.extra_env)
+        self.processes.append(proc)
+        wait_serving(plan.address, proc, self.log(label))
+
+    def stop(self, keep_data: bool = False) -> None:
+        for proc in reversed(self.processes):
+            proc.stop(timeout=20)
+        self.processes.clear()
+        if not keep_data:
+            shutil.rmtree(self.datadir, ignore_errors=True)
+
+
+def start_edge(stack: OwnStack, name: str, catalog_address: str, others: dict[str, str]) -> str:
+    """An Envoy with the edge configuration in front of catalog_address; returns its base URL."""
+    from devstack import edge
+
+    listen, admin = free_port(), free_port()
+    unreachable = f"127.0.0.1:{free_port()}"  # absent services: Envoy answers 503 for their routes
+    config = edge.EdgeConfig(
+        listen_port=listen,
+        admin_port=admin,
+        catalog_address=catalog_address,
+        webhook_address=others.get("webhook", unreachable),
+        auth_address=others.get("auth", unreachable),
+        descriptor_path=DESCRIPTOR,
+    )
+    path = edge.write_edge_config(config, stack.run_dir / name / "envoy.yaml")
+    stack.say(f"stack: starting envoy '{name}' on {listen} -> catalog {catalog_address}")
+    stack.processes.append(edge.start_envoy(path, admin, listen, stack.log(name)))
+    return f"http://127.0.0.1:{listen}"
+
+
+def start_reference_edge(stack: OwnStack, workers: int, response_file: Path | None) -> str:
+    """bench/reference_server.py with `workers` processes and its own Envoy; returns the Envoy's URL."""
+    port = free_port()
+    argv = [sys.executable, "-m", "bench.reference_server", "--port", str(port), "--workers", str(workers)]
+    if response_file is not None:
+        argv += ["--response-file", str(response_file)]
+    stack.say(f"stack: starting the reference server on {port} ({workers} worker(s))")
+    proc = processes.spawn("reference", argv, stack.log("reference"), env={"PYTHONUNBUFFERED": "1"}, cwd=ROOT)
+    stack.processes.append(proc)
+    wait_serving(f"127.0.0.1:{port}", proc, stack.log("reference"))
+    return start_edge(stack, "reference-edge", f"127.0.0.1:{port}", {})
+
+
+def wait_serving(address: str, proc: ManagedProcess, log: Path, timeout: float = 60.0) -> None:
+    """Until the gRPC health service answers SERVING; fails early if the process exits."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if proc.process.poll() is not None:
+            raise StackError(f"exited with code {proc.process.returncode}; see {log}:\n{_tail(log)}")
+        with grpc.insecure_channel(address) as channel:
+            try:
+                answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+                last = health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
+            except grpc.RpcError as error:
+                last = str(error.code())
+        time.sleep(0.2)
+    raise StackError(f"{address} not SERVING within {timeout:.0f}s (last: {last}); see {log}")
+
+
+def _environ(extra: dict[str, str]) -> dict[str, str]:
+    import os
+
+    return {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
