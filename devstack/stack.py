@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -272,9 +273,16 @@ def _fail(cfg: StackConfig, component: str, error: BaseException) -> StackError:
     if isinstance(error, subprocess.CalledProcessError) and error.stderr:
         error = RuntimeError(f"{error}\n{error.stderr.decode(errors='replace').strip()}")
     return StackError(
-        f"{component} did not start: {error}\n--- last lines of {log} ---\n{tail(log, 20)}\n"
+        f"{component} did not start: {error}\n--- from {log} ---\n{_log_excerpt(log)}\n"
         f"(other components stay up; `make down` stops them, `make logs S={component}` shows more)"
     )
+
+
+def _log_excerpt(path: Path, lines: int = 12) -> str:
+    """The log's error lines if it has any (Envoy logs pages before its one critical line)."""
+    text = tail(path, 200).splitlines()
+    errors = [line for line in text if re.search(r"\b(critical|error|Traceback)\b", line, re.IGNORECASE)]
+    return "\n".join((errors or text)[-lines:])
 
 
 def up(
