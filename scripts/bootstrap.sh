@@ -44,6 +44,7 @@ else
     UV=("$PYTHON" -m uv)
 fi
 
-# Never let uv fetch a Python build: the machine's 3.11 is the one to use.
+# Never let uv fetch a Python build: the machine's 3.11 is the one to use. No --python here: an
+# explicit interpreter path that differs from the one .venv was made with recreates .venv.
 export UV_PYTHON_DOWNLOADS=never
-"${UV[@]}" sync --frozen --quiet --python "$PYTHON"
+"${UV[@]}" sync --frozen --quiet
