@@ -76,6 +76,10 @@ def rpc_presence(address: str | None, method: str, request: protobuf_message.Mes
     if not address:
         return "unreachable"
     with grpc.insecure_channel(address) as channel:
+        try:
+            grpc.channel_ready_future(channel).result(timeout=3)
+        except grpc.FutureTimeoutError:
+            return "unreachable"
         call = channel.unary_unary(
             method,
             request_serializer=lambda m: m.SerializeToString(),
@@ -87,8 +91,6 @@ def rpc_presence(address: str | None, method: str, request: protobuf_message.Mes
             code = error.code()
             if code == grpc.StatusCode.UNIMPLEMENTED:
                 return "unimplemented"
-            if code == grpc.StatusCode.UNAVAILABLE and "connect" in (error.details() or "").lower():
-                return "unreachable"
             return f"answers ({code.name})"
     return "answers (OK)"
 

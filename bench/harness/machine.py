@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,9 +24,9 @@ def describe_machine() -> dict[str, Any]:
 def describe_versions(envoy_binary: str) -> dict[str, str]:
     return {
         "python": platform.python_version(),
-        "envoy": _first_line([envoy_binary, "--version"], lambda s: s.split("version:")[-1].strip()),
-        "mariadb": _first_line([_which("mariadbd", "mysqld"), "--version"]),
-        "redis": _first_line([_which("redis-server"), "--version"]),
+        "envoy": _version(_first_line([envoy_binary, "--version"]), r"/(\d+\.\d+\.\d+)/"),
+        "mariadb": _version(_first_line([_which("mariadbd", "mysqld"), "--version"]), r"Ver (\S+)"),
+        "redis": _version(_first_line([_which("redis-server"), "--version"]), r"v=(\S+)"),
     }
 
 
@@ -73,11 +74,15 @@ def _which(*names: str) -> str:
     return names[0]
 
 
-def _first_line(command: list[str], clean: Any = None) -> str:
+def _version(line: str, pattern: str) -> str:
+    found = re.search(pattern, line)
+    return found.group(1) if found else line
+
+
+def _first_line(command: list[str]) -> str:
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return "not found"
     lines = (result.stdout or result.stderr).strip().splitlines()
-    line = next((line for line in lines if line.strip()), "unknown")
-    return clean(line) if clean else line.strip()
+    return next((line.strip() for line in lines if line.strip()), "unknown")

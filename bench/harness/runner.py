@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import subprocess
 import sys
 import time
@@ -11,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import grpc
 
 from bench.harness import machine, report, terms
 from bench.harness.catalog_probe import CatalogProbe
@@ -54,6 +57,7 @@ class Options:
 def run(options: Options, say: Callable[[str], None] = print) -> int:
     started = time.monotonic()
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    load_at_start = os.getloadavg()
     run_dir = ROOT / ".run" / "bench" / stamp
     say(f"bench {stamp}: {', '.join(options.only)}; work files and logs in {run_dir}")
     tools = ensure_tools(say)
@@ -104,7 +108,9 @@ def run(options: Options, say: Callable[[str], None] = print) -> int:
         say("stack: stopping")
         holder.stop(keep_data=options.keep)
     elapsed = time.monotonic() - started
-    document, markdown = _render(options, stamp, target, tools.describe(), rows, search_terms, elapsed)
+    document, markdown = _render(
+        options, stamp, target, tools.describe(), rows, search_terms, elapsed, load_at_start
+    )
     paths = report.write_report(options.results_dir, stamp, document, markdown)
     print(markdown)
     say(f"bench: {elapsed:.0f} s; report in {paths['json']} and {paths['latest']}")
@@ -116,17 +122,27 @@ def _guarded(
 ) -> list[Row]:
     """A scenario that fails becomes an error row; the others still run."""
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
     try:
         rows = step()
     except Exception as error:
         say(f"{scenario_id}: failed: {error}")
         (run_dir / f"{scenario_id}.error.txt").write_text(traceback.format_exc())
-        message = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+        message = _one_line(error)
         rows = [
             Row(id=scenario_id, scenario=SCENARIO_NAMES[scenario_id], bar="-", verdict=ERROR, note=message)
         ]
     say(f"{scenario_id}: done in {time.monotonic() - started:.0f} s")
+    for row in rows:
+        row.extra.setdefault("loadavg_1min_before", round(load_before, 2))
     return rows
+
+
+def _one_line(error: Exception) -> str:
+    if isinstance(error, grpc.RpcError):
+        return f"{error.code().name}: {error.details()}"  # type: ignore[attr-defined]
+    text = str(error).strip()
+    return text.splitlines()[0][:300] if text else type(error).__name__
 
 
 def _capture_page(target: Target, run_dir: Path) -> Path | None:
@@ -158,6 +174,7 @@ def _render(
     rows: list[Row],
     search_terms: list[terms.SearchTerm],
     elapsed: float,
+    load_at_start: tuple[float, float, float],
 ) -> tuple[dict[str, Any], str]:
     from devstack.edge import envoy_binary
 
@@ -171,7 +188,8 @@ def _render(
         + (", own stack" if own else ", existing deployment"),
         "products": f"{options.products:,}" if own else "as deployed",
         "target": target.rest_url if target else "",
-        "machine": machine.summary(description),
+        "machine": machine.summary(description)
+        + f"; load average {load_at_start[0]:.2f} when the run started (other work on the box skews figures)",
         "versions": ", ".join(f"{k} {v}" for k, v in versions.items())
         + "; "
         + ", ".join(f"{k} {v['version']}" for k, v in tools.items()),
@@ -182,6 +200,7 @@ def _render(
         "quick": options.quick,
         "products": options.products if own else None,
         "elapsed_s": round(elapsed, 1),
+        "loadavg_at_start": load_at_start,
         "target": target.describe() if target else None,
         "machine": description,
         "versions": versions,

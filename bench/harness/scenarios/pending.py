@@ -28,7 +28,7 @@ def b5_row(seed: SeedResult | None, target: Target) -> Row:
         verdict=verdict(seed.seconds <= SEED_BAR_S) if seed.products == BAR_PRODUCTS else NOT_APPLICABLE,
         extra={
             "tool": "catalog_service.seed (timed)",
-            "load": f"{seed.products:,} rows",
+            "load": f"{seed.products:,} rows in {seed.seconds:.1f} s",
             "seconds": round(seed.seconds, 2),
             "command": seed.command,
             "seed_output": seed.output_tail,
