@@ -66,10 +66,10 @@ env-example: deps ## regenerate .env.example from the settings classes
 check-compose: ## validate docker-compose.yml without a Docker daemon
 	@scripts/check-compose.sh
 
-bench: gen ## the benchmark report (python -m bench)
+bench: gen ## the benchmark report (python -m bench; BENCH_ARGS=--quick for a smoke run)
 	@$(PY) -c "import sys; from devstack.stack import runnable_module; sys.exit(not runnable_module('bench'))" \
 		|| { echo "make bench: the bench module does not exist yet (python -m bench)" >&2; exit 1; }
 	$(PY) -m bench $(BENCH_ARGS)
 
-bench-catalog: gen ## the catalog benchmark (python -m bench catalog)
-	@$(MAKE) --no-print-directory bench BENCH_ARGS="catalog $(BENCH_ARGS)"
+bench-catalog: gen ## the catalog scenarios only (B1-B5: listing, search, deep pages, seed)
+	@$(MAKE) --no-print-directory bench BENCH_ARGS="--only B1,B2,B3,B4,B5 $(BENCH_ARGS)"
