@@ -120,7 +120,7 @@ def generate_chunk(
     picked = rng.choices(categories, weights=weights, k=count)
     word_df: Counter[str] = Counter()
     category_counts: Counter[str] = Counter(picked)
-    postings: dict[int, list[int]] = {}
+    postings: dict[int, list[str]] = {}
     word_ids = universe.word_ids
     bulk_times = universe.bulk_times
     reference = REFERENCE_TIME - dt.timedelta(seconds=SPAN_SECONDS)
@@ -148,8 +148,9 @@ def generate_chunk(
         vocab = found if max(map(len, found)) <= MAX_VOCAB_WORD else {vocab_word(w) for w in found}
         word_df.update(vocab)
         if common_words is not None:
+            posting = f"\t{row_id}\t{category}\t{price}\t{created}\t{name}\n"
             for w in vocab - common_words:
-                postings.setdefault(word_ids[w], []).append(row_id)
+                postings.setdefault(word_ids[w], []).append(posting)
     products_path = out_dir / f"products-{index:05d}.tsv"
     search_path = out_dir / f"search-{index:05d}.tsv"
     products_path.write_text("".join(product_lines), encoding="utf-8")
@@ -159,8 +160,8 @@ def generate_chunk(
         postings_path = out_dir / f"postings-{index:05d}.tsv"
         with open(postings_path, "w", encoding="ascii") as out:
             for word_id in sorted(postings):
-                prefix = f"{word_id}\t"
-                out.write("".join(f"{prefix}{pid}\n" for pid in postings[word_id]))
+                prefix = str(word_id)
+                out.write("".join(prefix + line for line in postings[word_id]))
     return ChunkResult(index, products_path, search_path, postings_path, word_df, category_counts)
 
 

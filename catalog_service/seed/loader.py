@@ -49,7 +49,7 @@ SEARCH_TABLES = ("product_search", "search_postings", "search_words", "category_
 _LOAD = {
     "products": "(id, external_id, name, description, category, price, stock, created_at, updated_at)",
     "product_search": "(product_id, category, search_text)",
-    "search_postings": "(word_id, product_id)",
+    "search_postings": "(word_id, product_id, category, price, created_at, name)",
 }
 
 

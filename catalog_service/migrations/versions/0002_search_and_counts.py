@@ -39,13 +39,20 @@ def upgrade() -> None:
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
         """
     )
+    # One row per (word, product) for words with postings. It carries the product's filter and
+    # sort columns (same types and collations as products) so that a term's candidates are
+    # filtered and sorted without touching products; only the page's rows are looked up.
     op.execute(
         """
         CREATE TABLE search_postings (
             word_id INT UNSIGNED NOT NULL,
             product_id BIGINT UNSIGNED NOT NULL,
+            category VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL,
+            price DECIMAL(10, 2) NOT NULL,
+            created_at DATETIME(6) NOT NULL,
+            name VARCHAR(200) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL,
             PRIMARY KEY (word_id, product_id)
-        ) ENGINE=InnoDB
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
         """
     )
     op.execute(

@@ -1,0 +1,143 @@
+"""Read-side SQL of the catalog: pages of products by keyset, one product, category counts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+from catalog_service.domain import CategoryCount, ProductRecord
+from catalog_service.listing import planner
+from catalog_service.listing.cursor import CursorCodec, Keyset
+from catalog_service.listing.plans import Driver, Plan, Statement, ids_statement, page_statement
+from catalog_service.listing.query import ListQuery, keyset_of
+from catalog_service.listing.sql import SORT_INDEX, add_keyset, filters, order_by
+
+
+@dataclass(frozen=True)
+class Page:
+    products: list[ProductRecord]
+    next_cursor: str
+    has_more: bool
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC)
+
+
+def record(row: Any) -> ProductRecord:
+    m = row._mapping
+    return ProductRecord(
+        id=int(m["id"]),
+        external_id=m["external_id"],
+        name=m["name"],
+        description=m["description"],
+        category=m["category"],
+        price=Decimal(m["price"]),
+        stock=int(m["stock"]),
+        created_at=_utc(m["created_at"]),
+        updated_at=_utc(m["updated_at"]),
+    )
+
+
+class ProductReader:
+    """Nothing here writes: the engine may point at a read replica."""
+
+    def __init__(self, engine: Engine, cursors: CursorCodec) -> None:
+        self._engine = engine
+        self._cursors = cursors
+
+    def list_page(self, query: ListQuery) -> Page:
+        with self._engine.connect() as conn:
+            rows = fetch_rows(conn, query, query.limit + 1)
+        has_more = len(rows) > query.limit
+        products = [record(r) for r in rows[: query.limit]]
+        cursor = ""
+        if has_more:
+            last = products[-1]
+            position = keyset_of(query.sort, last.created_at, last.price, last.name, last.id)
+            cursor = self._cursors.encode(query.binding(), position)
+        return Page(products, cursor, has_more)
+
+    def get(self, product_id: int) -> ProductRecord | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT id, external_id, name, description, category, price, stock, created_at, updated_at"
+                    " FROM products WHERE id = :id"
+                ),
+                {"id": product_id},
+            ).first()
+        return record(row) if row is not None else None
+
+    def categories(self) -> list[CategoryCount]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT category, product_count FROM category_counts WHERE product_count > 0"
+                    " ORDER BY category"
+                )
+            ).fetchall()
+        return [CategoryCount(r.category, int(r.product_count)) for r in rows]
+
+
+def fetch_rows(conn: Connection, query: ListQuery, fetch: int, force: Plan | None = None) -> list[Any]:
+    """The next `fetch` rows of the query, by the planner's choice or by a forced plan (tests)."""
+    if force is not None:
+        return _run(conn, query, force, fetch, _forced_driver(conn, query) if force is Plan.POSTINGS else None)
+    choice = planner.choose(conn, query)
+    if choice.empty:
+        return []
+    if choice.plan is Plan.SCAN and choice.window is not None:
+        end = window_end(conn, query, choice.window)
+        rows = _run(conn, query, Plan.SCAN, fetch, None, end)
+        if len(rows) >= fetch or end is None:
+            return rows
+        return _run(conn, query, Plan.POSTINGS, fetch, choice.driver)
+    return _run(conn, query, choice.plan, fetch, choice.driver)
+
+
+def _run(
+    conn: Connection,
+    query: ListQuery,
+    plan: Plan,
+    fetch: int,
+    driver: Driver | None,
+    end: Keyset | None = None,
+) -> list[Any]:
+    ids = ids_statement(query, plan, fetch, driver=driver, window_end=end)
+    statement: Statement = page_statement(ids, query)
+    return list(conn.execute(text(statement.sql), statement.params).fetchall())
+
+
+def _forced_driver(conn: Connection, query: ListQuery) -> Driver:
+    """The rarest term with postings (tests force the POSTINGS plan on any query that has one)."""
+    stats = [s for s in planner.term_stats(conn, query.terms) if s.indexed]
+    if not stats:
+        raise ValueError("no search term of this query has postings")
+    return planner.driver(conn, min(stats, key=lambda s: s.df).term)
+
+
+def window_end(conn: Connection, query: ListQuery, window: int) -> Keyset | None:
+    """The position `window` rows ahead on the sort index (filters applied), or None if fewer remain."""
+    where = filters(query)
+    add_keyset(where, query, query.after)
+    index = SORT_INDEX[(query.category is not None, query.sort)]
+    row = conn.execute(
+        text(
+            f"SELECT p.id, p.{query.sort} AS k FROM products p FORCE INDEX ({index})"
+            f" WHERE {where.where()} ORDER BY {order_by(query)} LIMIT {int(window) - 1}, 1"
+        ),
+        where.params,
+    ).first()
+    if row is None:
+        return None
+    value = row.k
+    if query.sort == "created_at":
+        return Keyset(value.isoformat(timespec="microseconds"), int(row.id))
+    if query.sort == "price":
+        return Keyset(f"{value:.2f}", int(row.id))
+    return Keyset(value, int(row.id))
