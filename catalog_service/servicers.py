@@ -29,8 +29,8 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
     ) -> pb.ListProductsResponse:
         return self._catalog.list_products(parse_list_request(request, self._cursors))
 
-    def GetProduct(self, request: pb.GetProductRequest, context: ServicerContext) -> pb.GetProductResponse:
-        return pb.GetProductResponse(product=self._catalog.get_product(parse_product_id(request.id)))
+    def GetProduct(self, request: pb.GetProductRequest, context: ServicerContext) -> pb.Product:
+        return self._catalog.get_product(parse_product_id(request.id))
 
     def ListCategories(
         self, request: pb.ListCategoriesRequest, context: ServicerContext
@@ -41,9 +41,7 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
 class SupplierServicer(pb_grpc.SupplierServiceServicer):
     """The supplier integration (API A) is its own issue; until it lands these answer UNIMPLEMENTED."""
 
-    def SyncSupplier(
-        self, request: pb.SyncSupplierRequest, context: ServicerContext
-    ) -> pb.SyncSupplierResponse:
+    def SyncSupplier(self, request: pb.SyncSupplierRequest, context: ServicerContext) -> pb.SyncSummary:
         raise Unimplemented("supplier sync is not available yet")
 
     def GetSupplierStatus(

@@ -64,13 +64,8 @@ def generate() -> None:
     )
     if rc != 0:
         raise SystemExit(f"protoc failed writing the descriptor set ({rc})")
-    _link_into_venv()
-
-
-def _link_into_venv() -> None:
-    """Makes `import farmlokal.catalog.v1` work in the venv without committing generated code."""
-    pth = pathlib.Path(sysconfig.get_paths()["purelib"]) / "farmlokal_generated.pth"
-    pth.write_text(f"{GEN_DIR}\n")
+    # `import farmlokal.catalog.v1` works because the editable install lists build/gen
+    # (pyproject: [tool.hatch.build] dev-mode-dirs).
 
 
 if __name__ == "__main__":

@@ -59,22 +59,32 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("run")
 
 
-@pytest.fixture(scope="session")
-def mariadb(run_dir: Path) -> Iterator[MariaDB]:
+def start_mariadb(run_dir: Path, name: str = "mariadb") -> MariaDB:
+    """A private MariaDB on a free port with every service's schema and user."""
     port = processes.free_port()
-    datadir = run_dir / "mariadb"
-    proc = processes.start_mariadb(datadir, port, run_dir / "mariadb.log")
+    datadir = run_dir / name
+    proc = processes.start_mariadb(datadir, port, run_dir / f"{name}.log")
     server = MariaDB(port, datadir, proc)
     dbinit.init_databases(server.root_url, dbinit.dev_service_databases())
+    return server
+
+
+def start_redis(run_dir: Path, name: str = "redis") -> RedisServer:
+    port = processes.free_port()
+    proc = processes.start_redis(port, run_dir / name, run_dir / f"{name}.log")
+    return RedisServer(port, run_dir / name, proc)
+
+
+@pytest.fixture(scope="session")
+def mariadb(run_dir: Path) -> Iterator[MariaDB]:
+    server = start_mariadb(run_dir)
     yield server
-    proc.stop()
+    server.process.stop()
 
 
 @pytest.fixture(scope="session")
 def redis_server(run_dir: Path) -> Iterator[RedisServer]:
-    port = processes.free_port()
-    proc = processes.start_redis(port, run_dir / "redis", run_dir / "redis.log")
-    server = RedisServer(port, run_dir / "redis", proc)
+    server = start_redis(run_dir)
     yield server
     server.process.stop()
 

@@ -47,11 +47,11 @@ class WebhookAdminServicer(pb_grpc.WebhookAdminServiceServicer):
         self._events = events
         self._subscriptions = subscriptions
 
-    def GetEvent(self, request: pb.GetEventRequest, context: grpc.ServicerContext) -> pb.GetEventResponse:
+    def GetEvent(self, request: pb.GetEventRequest, context: grpc.ServicerContext) -> pb.InboundEvent:
         event = self._events.get(request.source, request.event_id)
         if event is None:
             raise NotFound(f"no event {request.event_id!r} from source {request.source!r}")
-        return pb.GetEventResponse(event=event_message(event))
+        return event_message(event)
 
     def ListEvents(
         self, request: pb.ListEventsRequest, context: grpc.ServicerContext
@@ -68,9 +68,7 @@ class WebhookAdminServicer(pb_grpc.WebhookAdminServiceServicer):
             has_more=has_more,
         )
 
-    def RetryEvent(
-        self, request: pb.RetryEventRequest, context: grpc.ServicerContext
-    ) -> pb.RetryEventResponse:
+    def RetryEvent(self, request: pb.RetryEventRequest, context: grpc.ServicerContext) -> pb.InboundEvent:
         if not self._events.retry(request.source, request.event_id):
             event = self._events.get(request.source, request.event_id)
             if event is None:
@@ -80,13 +78,13 @@ class WebhookAdminServicer(pb_grpc.WebhookAdminServiceServicer):
                     "event_id", f"only failed or dead events can be retried; this one is {event.status}"
                 )
             )
-        return pb.RetryEventResponse(event=event_message(self._events.get(request.source, request.event_id)))  # type: ignore[arg-type]
+        return event_message(self._events.get(request.source, request.event_id))  # type: ignore[arg-type]
 
     def CreateSubscription(
         self, request: pb.CreateSubscriptionRequest, context: grpc.ServicerContext
-    ) -> pb.CreateSubscriptionResponse:
+    ) -> pb.Subscription:
         created = self._subscriptions.create(request.url, list(request.event_types), request.description)
-        return pb.CreateSubscriptionResponse(subscription=created)
+        return created
 
     def ListSubscriptions(
         self, request: pb.ListSubscriptionsRequest, context: grpc.ServicerContext
@@ -95,8 +93,8 @@ class WebhookAdminServicer(pb_grpc.WebhookAdminServiceServicer):
 
     def GetSubscription(
         self, request: pb.GetSubscriptionRequest, context: grpc.ServicerContext
-    ) -> pb.GetSubscriptionResponse:
-        return pb.GetSubscriptionResponse(subscription=self._subscriptions.get(request.id))
+    ) -> pb.Subscription:
+        return self._subscriptions.get(request.id)
 
     def DeleteSubscription(
         self, request: pb.DeleteSubscriptionRequest, context: grpc.ServicerContext

@@ -13,6 +13,7 @@ from stub_backend import StubBackend, start_stub_backend
 
 from devstack import edge as edge_config
 from devstack import processes, services
+from tests.conftest import MariaDB, RedisServer, start_mariadb, start_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 DESCRIPTOR = ROOT / "build" / "gen" / "api.pb"
@@ -83,8 +84,24 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 
 @pytest.fixture(scope="session")
-def edge(run_dir: Path, mariadb, redis_server) -> Iterator[Edge]:
+def stack_mariadb(run_dir: Path) -> Iterator[MariaDB]:
+    """The e2e stack's own MariaDB: its background workers must not meet other tests' rows."""
+    server = start_mariadb(run_dir, "e2e-mariadb")
+    yield server
+    server.process.stop()
+
+
+@pytest.fixture(scope="session")
+def stack_redis(run_dir: Path) -> Iterator[RedisServer]:
+    server = start_redis(run_dir, "e2e-redis")
+    yield server
+    server.process.stop()
+
+
+@pytest.fixture(scope="session")
+def edge(run_dir: Path, stack_mariadb: MariaDB, stack_redis: RedisServer) -> Iterator[Edge]:
     """The three services (migrated, on free ports) behind Envoy, as `make up` runs them."""
+    mariadb, redis_server = stack_mariadb, stack_redis
     plans = _service_plans(mariadb, redis_server)
     peers = services.peer_env(plans)
     started: dict[str, processes.ManagedProcess] = {}

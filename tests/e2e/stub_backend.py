@@ -53,9 +53,7 @@ class _Catalog(catalog_pb2_grpc.CatalogServiceServicer):
         if request.id == "404":
             context.abort(grpc.StatusCode.NOT_FOUND, "product 404 does not exist")
         context.send_initial_metadata(RATE_LIMIT_HEADERS)
-        return catalog_pb2.GetProductResponse(
-            product=catalog_pb2.Product(id=int(request.id or 1), name="Mango", price="499.00")
-        )
+        return catalog_pb2.Product(id=int(request.id or 1), name="Mango", price="499.00")
 
     def ListProducts(self, request: Any, context: grpc.ServicerContext) -> Any:
         self.calls.record("CatalogService/ListProducts")
@@ -114,9 +112,7 @@ class _WebhookAdmin(webhook_pb2_grpc.WebhookAdminServiceServicer):
 
     def CreateSubscription(self, request: Any, context: grpc.ServicerContext) -> Any:
         self.calls.record("WebhookAdminService/CreateSubscription")
-        return webhook_pb2.CreateSubscriptionResponse(
-            subscription=webhook_pb2.Subscription(id="sub_1", url=request.url)
-        )
+        return webhook_pb2.Subscription(id="sub_1", url=request.url)
 
 
 @dataclass

@@ -30,7 +30,7 @@ def _grpc_headers(response: httpx.Response) -> list[str]:
 def test_success_has_no_grpc_headers_and_keeps_rate_limit_headers(http: httpx.Client) -> None:
     response = http.get("/v1/products/7")
     assert response.status_code == 200
-    assert response.json()["product"]["price"] == "499.00"
+    assert response.json()["price"] == "499.00"
     assert _grpc_headers(response) == []
     assert response.headers["x-ratelimit-limit"] == "100"
     assert response.headers["x-ratelimit-remaining"] == "99"
@@ -104,7 +104,7 @@ def test_native_grpc_to_public_service_keeps_grpc_semantics(stub_edge) -> None:
         found = stub.GetProduct(catalog_pb2.GetProductRequest(id="3"), timeout=5)
         with pytest.raises(grpc.RpcError) as caught:
             stub.GetProduct(catalog_pb2.GetProductRequest(id="404"), timeout=5)
-    assert found.product.id == 3
+    assert found.id == 3
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     assert caught.value.details() == "product 404 does not exist"
 

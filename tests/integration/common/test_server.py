@@ -23,7 +23,7 @@ SERVICE = "farmlokal.catalog.v1.CatalogService"
 checks_failing = threading.Event()
 
 
-def behaviour(request: pb.GetProductRequest, context: grpc.ServicerContext) -> pb.GetProductResponse:
+def behaviour(request: pb.GetProductRequest, context: grpc.ServicerContext) -> pb.Product:
     match request.id:
         case "bad":
             raise InvalidArgument(FieldViolation("id", "id must be a positive integer"))
@@ -35,7 +35,7 @@ def behaviour(request: pb.GetProductRequest, context: grpc.ServicerContext) -> p
         case "slow":
             time.sleep(1.0)
     response_headers.add("x-ratelimit-remaining", "4")
-    return pb.GetProductResponse(product=pb.Product(id=1, name="Mango"))
+    return pb.Product(id=1, name="Mango")
 
 
 def failing_check() -> None:
@@ -49,7 +49,7 @@ def server() -> Iterator[tuple[RunningServer, grpc.Channel]]:
         SERVICE,
         {
             "GetProduct": grpc.unary_unary_rpc_method_handler(
-                behaviour, pb.GetProductRequest.FromString, pb.GetProductResponse.SerializeToString
+                behaviour, pb.GetProductRequest.FromString, pb.Product.SerializeToString
             )
         },
     )
@@ -68,7 +68,7 @@ def server() -> Iterator[tuple[RunningServer, grpc.Channel]]:
 
 def call(channel: grpc.Channel, product_id: str, **kwargs):
     return channel.unary_unary(
-        f"/{SERVICE}/GetProduct", pb.GetProductRequest.SerializeToString, pb.GetProductResponse.FromString
+        f"/{SERVICE}/GetProduct", pb.GetProductRequest.SerializeToString, pb.Product.FromString
     ).with_call(pb.GetProductRequest(id=product_id), timeout=5, **kwargs)
 
 
@@ -101,7 +101,7 @@ def test_rate_limited_sends_retry_after_and_gathered_headers(server) -> None:
 
 def test_headers_added_by_a_successful_call_arrive_as_initial_metadata(server) -> None:
     response, rpc = call(server[1], "1")
-    assert response.product.name == "Mango"
+    assert response.name == "Mango"
     assert ("x-ratelimit-remaining", "4") in rpc.initial_metadata()
 
 
@@ -135,4 +135,4 @@ def test_graceful_stop_lets_the_in_flight_call_finish(server) -> None:
     time.sleep(0.2)
     running.stop(grace=5)
     worker.join(5)
-    assert result["response"].product.name == "Mango"
+    assert result["response"].name == "Mango"
