@@ -12,6 +12,7 @@ from farmlokal.catalog.v1 import catalog_pb2_grpc as pb_grpc
 from catalog_service.catalog import Catalog
 from catalog_service.health_report import HealthReporter, Probe
 from catalog_service.listing.cursor import CursorCodec
+from catalog_service.listing.indexer import SearchIndexer
 from catalog_service.listing.repository import ProductReader
 from catalog_service.outbox_relay import OutboxRelay
 from catalog_service.servicers import (
@@ -61,7 +62,7 @@ def build_app(settings: CatalogSettings) -> ServiceApp:
     )
     cursors = CursorCodec(settings.cursor_secret.encode())
     reader = ProductReader(read_engine, cursors)
-    writer = ProductWriter(engine, cache)
+    writer = ProductWriter(engine, cache, hooks=[SearchIndexer()])
     catalog = Catalog(reader, cache)
     http = httpx.Client(timeout=1.0)
     peers = {"auth": make_channel(settings.auth_address), "webhook": make_channel(settings.webhook_address)}

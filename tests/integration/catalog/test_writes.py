@@ -10,6 +10,7 @@ import pytest
 import redis
 from sqlalchemy import Engine, create_engine, text
 
+from catalog_service.listing.indexer import SearchIndexer
 from catalog_service.product_input import product_fields
 from catalog_service.writes import ProductWriter, Selector
 from farmlokal_common.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -28,7 +29,9 @@ def engine(migrated) -> Iterator[Engine]:
 
 @pytest.fixture
 def writer(engine: Engine, redis_client: redis.Redis) -> ProductWriter:
-    return ProductWriter(engine, ResponseCache(redis_client, CacheSettings("catalog")))
+    return ProductWriter(
+        engine, ResponseCache(redis_client, CacheSettings("catalog")), hooks=[SearchIndexer()]
+    )
 
 
 def mango(price: str = "499.00", stock: int = 12, ext: str = "w-mango"):
