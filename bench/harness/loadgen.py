@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,13 @@ def run_ghz(tools: Toolbox, run: GhzRun, workdir: Path) -> Measurement:
     path.write_text(json.dumps(config, indent=2))
     command = [tools.ghz.path, "--config", str(path)]
     output = _run(command, run.duration_s, workdir / f"{run.name}.ghz.out.json")
-    return Measurement("ghz", run.load, parse_ghz(output), command, config)
+    figures = parse_ghz(output)
+    if run.rps and run.skip_first:
+        # ghz counts the skipped calls out of `count` but not out of `total`: rate over the counted part.
+        counted_s = figures.duration_s - run.skip_first / run.rps
+        if counted_s > 0:
+            figures = replace(figures, rps=figures.requests / counted_s)
+    return Measurement("ghz", run.load, figures, command, config)
 
 
 def run_wrk(
