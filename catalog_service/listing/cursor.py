@@ -62,6 +62,8 @@ class CursorCodec:
             mac = _b64decode(mac_part)
         except (binascii.Error, ValueError):
             raise _invalid() from None
+        if _b64encode(payload) != payload_part or _b64encode(mac) != mac_part:
+            raise _invalid()  # base64 ignores some altered trailing bits: only the canonical form passes
         if not hmac.compare_digest(mac, self._mac(binding, payload)):
             raise _invalid()
         try:

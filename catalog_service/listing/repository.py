@@ -91,13 +91,22 @@ def fetch_rows(conn: Connection, query: ListQuery, fetch: int, force: Plan | Non
     choice = planner.choose(conn, query)
     if choice.empty:
         return []
-    if choice.plan is Plan.SCAN and choice.window is not None:
-        end = window_end(conn, query, choice.window)
-        rows = _run(conn, query, Plan.SCAN, fetch, None, end)
-        if len(rows) >= fetch or end is None:
-            return rows
-        return _run(conn, query, Plan.POSTINGS, fetch, choice.driver)
+    if choice.plan is Plan.SCAN and choice.window is not None and choice.driver is not None:
+        return scan_within_window(conn, query, fetch, choice.window, choice.driver)
     return _run(conn, query, choice.plan, fetch, choice.driver)
+
+
+def scan_within_window(conn: Connection, query: ListQuery, fetch: int, window: int, driver: Driver) -> list[Any]:
+    """SCAN over at most `window` rows of the sort index; if the page is not full by then, POSTINGS.
+
+    The rows a bounded scan finds are the first matches in order, so a full page from it is the
+    answer; a short page from a window that ended early is not, and the postings plan answers.
+    """
+    end = window_end(conn, query, window)
+    rows = _run(conn, query, Plan.SCAN, fetch, None, end)
+    if len(rows) >= fetch or end is None:
+        return rows
+    return _run(conn, query, Plan.POSTINGS, fetch, driver)
 
 
 def _run(
