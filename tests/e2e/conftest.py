@@ -72,9 +72,21 @@ def _service_plans(mariadb, redis_server) -> dict[str, services.ServicePlan]:
             metrics_port=processes.free_port(),
             database_url=mariadb.service_url(services.SCHEMA[name]),
             redis_url=redis_server.url,
+            extra_env=E2E_ENV,
         )
         for name in services.SERVICES
     }
+
+
+# Settings the e2e tests rely on: short retry schedules, loopback subscribers, a tiny limit on one
+# route so 429s can be provoked without slowing every other test.
+E2E_ENV = {
+    "CATALOG_RATE_LIMITS": "ListCategories=5/60,*=1000/1",
+    "WEBHOOK_EVENT_RETRY_DELAYS": "0.2,0.2",
+    "WEBHOOK_DELIVERY_RETRY_DELAYS": "0.3,0.3,0.3",
+    "WEBHOOK_ALLOW_SUBSCRIBER_NETWORKS": "loopback",
+    "WEBHOOK_WORKER_IDLE_SECONDS": "0.05",
+}
 
 
 def _tail(path: Path, lines: int = 40) -> str:
