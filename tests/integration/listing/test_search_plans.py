@@ -124,3 +124,18 @@ def test_the_dataset_exercises_both_kinds_of_words(catalog) -> None:
     assert not by_term["man"].indexed and not by_term["mango"].indexed  # 'mango' has no postings
     assert by_term["mand"].indexed and by_term["cre"].indexed and by_term["आम"].indexed
     assert by_term["zzz"].words == 0
+
+
+@pytest.mark.parametrize("sort", ["created_at", "price", "name"])
+def test_every_single_prefix_whole_answer_by_every_plan(catalog, sort) -> None:
+    """Exhaustive over the vocabulary's prefixes: catches duplicates from multi-word prefixes."""
+    engine, rows = catalog
+    with engine.connect() as conn:
+        for prefix in PREFIXES:
+            query = parse_list_request(pb.ListProductsRequest(q=prefix, sort=sort, limit="100"), CODEC)
+            want = brute_force(rows, query)[:101]
+            stats = planner.term_stats(conn, query.terms)
+            plans = [Plan.SCAN] + ([Plan.POSTINGS] if stats[0].indexed and stats[0].words else [])
+            for plan in plans:
+                got = [int(r.id) for r in fetch_rows(conn, query, 101, force=plan)]
+                assert got == want, (prefix, plan)
