@@ -10,10 +10,14 @@ from dataclasses import dataclass
 import httpx
 
 from auth_service.tokens import Token
+from farmlokal_common.circuit_breaker import UpstreamBreaker
 from farmlokal_common.errors import FailedPrecondition, Unavailable
-from farmlokal_common.retry import Deadline, RetryPolicy
+from farmlokal_common.http_client import Attempt, ResilientClient
+from farmlokal_common.retry import RetryPolicy
 
 log = logging.getLogger("farmlokal.auth.provider")
+
+UPSTREAM = "oauth_provider"  # names the breaker, the metrics and the error messages
 
 
 @dataclass(frozen=True)
@@ -42,75 +46,64 @@ class ProviderRejected(FailedPrecondition):
 
 
 class TokenProvider:
+    """Fetches tokens through the shared ResilientClient: its retry loop is the only one."""
+
     def __init__(
         self,
         client: httpx.Client,
         credentials: ClientCredentials,
         policy: RetryPolicy,
         deadline_seconds: float = 8.0,
+        breaker: UpstreamBreaker | None = None,
     ) -> None:
-        self._client = client
+        self._http = ResilientClient(
+            UPSTREAM, client, policy=policy, breaker=breaker, deadline_seconds=deadline_seconds
+        )
         self._credentials = credentials
-        self._policy = policy
-        self._deadline_seconds = deadline_seconds
 
     def fetch(
         self, audience: str, scope: str, record: Callable[[FetchOutcome], None] = lambda _: None
     ) -> Token:
-        """One token, retrying 5xx, 408, 429, timeouts and connection errors with jittered backoff."""
-        deadline = Deadline.after(self._deadline_seconds)
-        attempt = 0
-        while True:
-            attempt += 1
-            outcome = self._attempt(audience, scope, deadline)
-            record(outcome)
-            if outcome.token is not None:
-                return outcome.token
-            if outcome.outcome == "rejected":
-                raise ProviderRejected(f"the OAuth provider refused the client credentials: {outcome.error}")
-            delay = self._policy.backoff(attempt, outcome.retry_after)
-            if attempt >= self._policy.max_attempts or not deadline.allows(delay):
-                raise Unavailable(
-                    f"the OAuth provider is unavailable ({outcome.error}); gave up after {attempt} attempts"
-                )
-            time.sleep(delay)
+        """One token, retrying 5xx, 408, 429, timeouts and connection errors with jittered backoff.
 
-    def _attempt(self, audience: str, scope: str, deadline: Deadline) -> FetchOutcome:
+        The token POST is safe to repeat (a second token is harmless), so it is marked idempotent.
+        """
+
+        attempts: list[Attempt] = []
+
+        def on_attempt(attempt: Attempt) -> None:
+            attempts.append(attempt)
+            if attempt.retryable:  # answers are recorded below, with what they meant
+                record(FetchOutcome(attempt.outcome, attempt.status, attempt.latency_ms, error=attempt.error))
+
+        form, auth = self._form(audience, scope)
+        response = self._http.request(  # UpstreamUnavailable (an Unavailable) when attempts run out
+            "POST", self._credentials.token_url, idempotent=True, on_attempt=on_attempt, data=form, auth=auth
+        )
+        latency = attempts[-1].latency_ms
+        if response.status_code != 200:
+            outcome = FetchOutcome("rejected", response.status_code, latency, error=_oauth_error(response))
+            record(outcome)
+            raise ProviderRejected(f"the OAuth provider refused the client credentials: {outcome.error}")
+        outcome = self._parse(response, latency)
+        record(outcome)
+        if outcome.token is None:
+            raise Unavailable(f"the OAuth provider answered badly: {outcome.error}")
+        return outcome.token
+
+    def _form(self, audience: str, scope: str) -> tuple[dict[str, str], httpx.Auth | None]:
         form = {"grant_type": "client_credentials"}
         if audience:
             form["audience"] = audience
         if scope:
             form["scope"] = scope
-        auth: httpx.Auth | None = None
         if self._credentials.auth_method == "client_secret_post":
             form |= {
                 "client_id": self._credentials.client_id,
                 "client_secret": self._credentials.client_secret,
             }
-        else:
-            auth = httpx.BasicAuth(self._credentials.client_id, self._credentials.client_secret)
-        started = time.perf_counter()
-        timeout = httpx.Timeout(min(2.0, max(0.05, deadline.remaining())))
-        try:
-            response = self._client.post(
-                self._credentials.token_url, data=form, auth=auth or httpx.USE_CLIENT_DEFAULT, timeout=timeout
-            )
-        except httpx.TimeoutException:
-            return FetchOutcome("timeout", None, _ms(started), error="timeout")
-        except httpx.TransportError as error:
-            return FetchOutcome("connection_error", None, _ms(started), error=type(error).__name__)
-        latency = _ms(started)
-        if response.status_code == 200:
-            return self._parse(response, latency)
-        if response.status_code >= 500 or response.status_code in (408, 429):
-            return FetchOutcome(
-                "server_error",
-                response.status_code,
-                latency,
-                error=f"HTTP {response.status_code}",
-                retry_after=_retry_after(response),
-            )
-        return FetchOutcome("rejected", response.status_code, latency, error=_oauth_error(response))
+            return form, None
+        return form, httpx.BasicAuth(self._credentials.client_id, self._credentials.client_secret)
 
     @staticmethod
     def _parse(response: httpx.Response, latency: int) -> FetchOutcome:
@@ -137,14 +130,3 @@ def _oauth_error(response: httpx.Response) -> str:
     except ValueError:
         return f"HTTP {response.status_code}"
     return f"{code} ({description})" if description else code
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers.get("retry-after", ""))
-    except ValueError:
-        return None
-
-
-def _ms(started: float) -> int:
-    return int((time.perf_counter() - started) * 1000)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 RPC_LATENCY = Histogram(
     "farmlokal_rpc_duration_seconds",
@@ -18,4 +18,31 @@ RATE_LIMIT_FAIL_OPEN = Counter(
 )
 CACHE_EVENTS = Counter(
     "farmlokal_cache_events_total", "Response cache lookups by outcome", ["cache", "outcome"]
+)
+HTTP_CLIENT_ATTEMPTS = Counter(
+    "farmlokal_http_client_attempts_total",
+    "Outbound HTTP attempts by upstream and outcome (ok, client_error, rate_limited, server_error,"
+    " timeout, connection_error, breaker_open)",
+    ["upstream", "outcome"],
+)
+HTTP_CLIENT_RETRIES = Counter(
+    "farmlokal_http_client_retries_total",
+    "Outbound HTTP retries by upstream and cause",
+    ["upstream", "reason"],
+)
+HTTP_CLIENT_LATENCY = Histogram(
+    "farmlokal_http_client_duration_seconds",
+    "Latency of one outbound HTTP attempt",
+    ["upstream", "outcome"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+)
+BREAKER_STATE = Gauge(
+    "farmlokal_circuit_breaker_state",
+    "1 for the state the upstream's breaker is in as this process last saw it, 0 for the others",
+    ["upstream", "state"],
+)
+BREAKER_TRANSITIONS = Counter(
+    "farmlokal_circuit_breaker_transitions_total",
+    "Breaker state changes seen by this process (made here or noticed in the shared state)",
+    ["upstream", "from_state", "to_state"],
 )
