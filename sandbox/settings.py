@@ -13,3 +13,11 @@ class SandboxSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = DEV_SANDBOX_PORT
     log_level: str = "info"
+
+    # OAuth2 provider (sandbox/oauth.py documents the two dev clients). An empty key file: a fresh
+    # RSA key per process. The issuer is what the edge's jwt_authn and the tokens' `iss` agree on.
+    oauth_issuer: str = "https://sandbox.farmlokal.test/"
+    oauth_expires_in: int = 3600
+    oauth_services_secret: str = "dev-services-secret"
+    oauth_admin_secret: str = "dev-admin-secret"
+    oauth_private_key_file: str = ""
