@@ -49,9 +49,12 @@ class SearchIndexer:
                 categories[row.category] += 1
                 df.update(new_vocab - (old.words if old else frozenset()))
                 after[product_id] = (row, words)
-        word_ids = self._word_ids(conn, {w for v in before.values() for w in v.words} | set(df) | {
-            vocab_word(w) for _, words in after.values() for w in words
-        })
+        word_ids = self._word_ids(
+            conn,
+            {w for v in before.values() for w in v.words}
+            | set(df)
+            | {vocab_word(w) for _, words in after.values() for w in words},
+        )
         self._apply_df(conn, df, word_ids)
         self._apply_categories(conn, categories)
         self._apply_postings(conn, ids, before, after, word_ids)
@@ -89,7 +92,9 @@ class SearchIndexer:
         select = text("SELECT id, word, has_postings FROM search_words WHERE word IN :w").bindparams(
             bindparam("w", expanding=True)
         )
-        found = {r.word: (int(r.id), bool(r.has_postings)) for r in conn.execute(select, {"w": sorted(words)})}
+        found = {
+            r.word: (int(r.id), bool(r.has_postings)) for r in conn.execute(select, {"w": sorted(words)})
+        }
         missing = sorted(words - set(found))
         if missing:
             conn.execute(

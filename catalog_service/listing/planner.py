@@ -53,7 +53,8 @@ def term_stats(conn: Connection, terms: tuple[str, ...]) -> list[TermStats]:
     rows = conn.execute(text(" UNION ALL ".join(parts)), params).fetchall()
     by_index = {int(r.i): r for r in rows}
     return [
-        TermStats(t, int(by_index[i].df), int(by_index[i].n), bool(by_index[i].ix)) for i, t in enumerate(terms)
+        TermStats(t, int(by_index[i].df), int(by_index[i].n), bool(by_index[i].ix))
+        for i, t in enumerate(terms)
     ]
 
 

@@ -73,9 +73,11 @@ def ids_statement(
     if window_end is not None:
         add_keyset(where, query, window_end, name="w", inclusive=True)
     search_join = _term_tests(where, query.terms, alias="p", id_column="id")
-    index = SORT_INDEX[(query.category is not None, query.sort)] if plan is Plan.SCAN else PRICE_INDEX[
-        query.category is not None
-    ]
+    index = (
+        SORT_INDEX[(query.category is not None, query.sort)]
+        if plan is Plan.SCAN
+        else PRICE_INDEX[query.category is not None]
+    )
     sql = (
         f"SELECT p.id AS id, p.{query.sort} AS k FROM products p FORCE INDEX ({index}){search_join}"
         f" WHERE {where.where()} ORDER BY {order_by(query)} LIMIT {int(fetch)}"

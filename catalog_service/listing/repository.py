@@ -87,7 +87,9 @@ class ProductReader:
 def fetch_rows(conn: Connection, query: ListQuery, fetch: int, force: Plan | None = None) -> list[Any]:
     """The next `fetch` rows of the query, by the planner's choice or by a forced plan (tests)."""
     if force is not None:
-        return _run(conn, query, force, fetch, _forced_driver(conn, query) if force is Plan.POSTINGS else None)
+        return _run(
+            conn, query, force, fetch, _forced_driver(conn, query) if force is Plan.POSTINGS else None
+        )
     choice = planner.choose(conn, query)
     if choice.empty:
         return []
@@ -96,7 +98,9 @@ def fetch_rows(conn: Connection, query: ListQuery, fetch: int, force: Plan | Non
     return _run(conn, query, choice.plan, fetch, choice.driver)
 
 
-def scan_within_window(conn: Connection, query: ListQuery, fetch: int, window: int, driver: Driver) -> list[Any]:
+def scan_within_window(
+    conn: Connection, query: ListQuery, fetch: int, window: int, driver: Driver
+) -> list[Any]:
     """SCAN over at most `window` rows of the sort index; if the page is not full by then, POSTINGS.
 
     The rows a bounded scan finds are the first matches in order, so a full page from it is the

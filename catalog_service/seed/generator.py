@@ -76,7 +76,7 @@ def _nice_price(value: float, rand: float) -> str:
     if value < 20:
         return f"{max(round(value * 2) / 2, 5.0):.2f}"
     step = 5 if value < 500 else 10 if value < 5000 else 100
-    rounded = max(step, round(value / step) * step)
+    rounded: float = max(step, round(value / step) * step)
     if rand < 0.4:
         rounded -= 1
     elif rand < 0.45:

@@ -126,7 +126,9 @@ class _Loader(threading.Thread):
 
 
 def _chunks(total: int) -> list[tuple[int, int, int]]:
-    return [(i, start + 1, min(CHUNK_SIZE, total - start)) for i, start in enumerate(range(0, total, CHUNK_SIZE))]
+    return [
+        (i, start + 1, min(CHUNK_SIZE, total - start)) for i, start in enumerate(range(0, total, CHUNK_SIZE))
+    ]
 
 
 def _run_chunk(
@@ -189,7 +191,10 @@ def seed(
             report.timings["products_loaded"] = time.monotonic() - started
             indexes = threading.Thread(
                 target=_execute,
-                args=(engine, "ALTER TABLE products " + ", ".join(f"ADD {d}" for d in PRODUCT_INDEXES.values())),
+                args=(
+                    engine,
+                    "ALTER TABLE products " + ", ".join(f"ADD {d}" for d in PRODUCT_INDEXES.values()),
+                ),
             )
             indexes.start()
             _load_words(engine, universe, word_df, common)

@@ -64,7 +64,9 @@ def insert(engine: Engine, rows: list[dict[str, Any]]) -> list[int]:
         ids = [
             int(r.id)
             for r in conn.execute(
-                text("SELECT id FROM products WHERE external_id IN :e").bindparams(bindparam("e", expanding=True)),
+                text("SELECT id FROM products WHERE external_id IN :e").bindparams(
+                    bindparam("e", expanding=True)
+                ),
                 {"e": [r["external_id"] for r in rows]},
             )
         ]
@@ -75,7 +77,10 @@ def insert(engine: Engine, rows: list[dict[str, Any]]) -> list[int]:
 def delete(engine: Engine, ids: list[int]) -> None:
     with engine.begin() as conn:
         SearchIndexer().reindex(conn, [], ids)
-        conn.execute(text("DELETE FROM products WHERE id IN :ids").bindparams(bindparam("ids", expanding=True)), {"ids": ids})
+        conn.execute(
+            text("DELETE FROM products WHERE id IN :ids").bindparams(bindparam("ids", expanding=True)),
+            {"ids": ids},
+        )
 
 
 def demote(engine: Engine, words: list[str]) -> None:
@@ -111,7 +116,13 @@ def snapshot(engine: Engine) -> list[Row]:
         ).fetchall()
     return [
         Row(
-            int(r.id), r.name, r.category, r.price, r.created_at, bytes(r.w), frozenset(index_words(r.name, r.description))
+            int(r.id),
+            r.name,
+            r.category,
+            r.price,
+            r.created_at,
+            bytes(r.w),
+            frozenset(index_words(r.name, r.description)),
         )
         for r in rows
     ]

@@ -75,7 +75,9 @@ CASES = list(itertools.product(FILTERS, SEARCHES, ("created_at", "price", "name"
 @pytest.mark.parametrize(("filters", "search", "sort", "order"), CASES)
 def test_every_shape_walks_to_the_brute_force_answer(tied_catalog, filters, search, sort, order) -> None:
     params = {**FILTERS[filters], **SEARCHES[search], "sort": sort.upper(), "order": order.title()}
-    expected = brute_force(snapshot(tied_catalog), parse_list_request(pb.ListProductsRequest(**params), CODEC))
+    expected = brute_force(
+        snapshot(tied_catalog), parse_list_request(pb.ListProductsRequest(**params), CODEC)
+    )
     assert expected, "the dataset must give every shape something to walk"
 
     reader = ProductReader(tied_catalog, CODEC)

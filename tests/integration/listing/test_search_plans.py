@@ -117,7 +117,7 @@ def test_every_plan_matches_the_brute_force(catalog, params, start) -> None:
 
 
 def test_the_dataset_exercises_both_kinds_of_words(catalog) -> None:
-    engine, rows = catalog
+    engine, _rows = catalog
     with engine.connect() as conn:
         stats = planner.term_stats(conn, ("man", "mango", "mand", "cre", "आम", "zzz"))
     by_term = {s.term: s for s in stats}

@@ -13,10 +13,18 @@ from catalog_service.listing.query import parse_list_request
 from farmlokal_common.errors import InvalidArgument
 
 CODEC = CursorCodec(b"unit-secret")
-PARAMS = {"category": "Fruits", "min_price": "1", "max_price": "50", "q": "mango", "sort": "price", "order": "asc"}
+DEFAULT_POSITION = Keyset("12.50", 42)
+PARAMS = {
+    "category": "Fruits",
+    "min_price": "1",
+    "max_price": "50",
+    "q": "mango",
+    "sort": "price",
+    "order": "asc",
+}
 
 
-def cursor_for(params: dict[str, str], keyset: Keyset = Keyset("12.50", 42), codec: CursorCodec = CODEC) -> str:
+def cursor_for(params: dict[str, str], keyset: Keyset = DEFAULT_POSITION, codec: CursorCodec = CODEC) -> str:
     query = parse_list_request(pb.ListProductsRequest(**params), codec)
     return codec.encode(query.binding(), keyset)
 
@@ -33,7 +41,14 @@ def test_round_trip_and_limit_may_change() -> None:
         query = parse_list_request(pb.ListProductsRequest(**PARAMS, limit=limit, cursor=token), CODEC)
         assert query.after == Keyset("12.50", 42)
     # the same query spelled differently is the same query
-    respelled = {**PARAMS, "category": "FRUITS", "min_price": "1.00", "q": "MANGO", "sort": "Price", "order": "ASC"}
+    respelled = {
+        **PARAMS,
+        "category": "FRUITS",
+        "min_price": "1.00",
+        "q": "MANGO",
+        "sort": "Price",
+        "order": "ASC",
+    }
     assert parse_list_request(pb.ListProductsRequest(**respelled, cursor=token), CODEC).after is not None
 
 
@@ -56,7 +71,7 @@ def test_a_cursor_of_another_query_is_rejected(change: dict[str, str]) -> None:
 
 def test_tampering_is_rejected() -> None:
     token = cursor_for(PARAMS)
-    payload, mac = token.split(".")
+    _payload, mac = token.split(".")
     forged_payload = base64.urlsafe_b64encode(json.dumps([1, "0.01", 1]).encode()).rstrip(b"=").decode()
     rejected(PARAMS, f"{forged_payload}.{mac}")
     for i in range(len(token)):
