@@ -143,6 +143,7 @@ def run_vegeta(
     _run(attack, duration_s, workdir / f"{name}.vegeta.attack.txt", expect_output=False)
     report = [tools.vegeta.path, "report", "-type=json", str(results)]
     output = _run(report, 0, workdir / f"{name}.vegeta.json")
+    results.unlink(missing_ok=True)  # every result of the run, large; the JSON report above stays
     return Measurement("vegeta", f"{rate} req/s open loop", parse_vegeta(output), [*attack, "&&", *report])
 
 

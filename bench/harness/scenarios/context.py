@@ -28,7 +28,7 @@ class Durations:
 
     @classmethod
     def full(cls) -> Durations:
-        return cls(fixed_rate=15, saturation=10, search=12, deep=8, b2_walk_depth=50, b4_walk_depth=1000)
+        return cls(fixed_rate=20, saturation=15, search=15, deep=10, b2_walk_depth=50, b4_walk_depth=1000)
 
     @classmethod
     def quick(cls) -> Durations:
