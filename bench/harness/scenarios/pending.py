@@ -70,7 +70,7 @@ def b6_b7_rows(target: Target) -> list[Row]:
         if presence == "unimplemented":
             state, note = NOT_IMPLEMENTED, f"{method} answers UNIMPLEMENTED"
         elif presence == "unreachable":
-            state, note = NOT_IMPLEMENTED, f"service not reachable at {address or '(not given)'}"
+            state, note = "unreachable", f"service not reachable at {address or '(not given)'}"
         else:
             state, note = "pending", f"{method} {presence}; the load scenario is not in the harness yet"
         rows.append(Row(id=row_id, scenario=scenario, bar=bar, verdict=state, note=note))
