@@ -14,8 +14,10 @@ pybreaker 1.4's sharp edges (docs field-notes) and what this module does about e
 - `opened_at` is kept in whole seconds (truncated), so pybreaker may half-open up to a second
   early: the reset timeout is measured from a millisecond timestamp of our own.
 - The stock storage raises from its constructor when Redis is down: construction tolerates it.
-- A Redis error makes the storage report "closed": with Redis down the breaker fails open (calls
-  go through; pybreaker logs each Redis error).
+- A Redis error makes the storage report "closed": with Redis down the breaker fails open. Each
+  Redis command on a dead server costs its timeout (about 3 s with redis-py 8's default retries,
+  measured), so after an error this process skips Redis for `redis_retry_seconds` and lets calls
+  through unreported; `breaker_redis()` builds a client without retries for the breaker.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from dataclasses import dataclass
 
 import pybreaker
 import redis
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 
 from farmlokal_common.errors import Unavailable
 from farmlokal_common.metrics import BREAKER_STATE, BREAKER_TRANSITIONS
@@ -49,6 +53,7 @@ class BreakerSettings:
     fail_max: int = 5  # consecutive failures that open the breaker
     reset_timeout_seconds: float = 30.0  # open this long before one probe may go through
     probe_ttl_seconds: float = 10.0  # a probe that never reports frees its token after this
+    redis_retry_seconds: float = 5.0  # after a Redis error, fail open without asking Redis this long
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class Permit:
     """Leave to make one call; `probe_token` is set when the call is the half-open probe."""
 
     probe_token: str | None = None
+    shared: bool = True  # False: Redis was down, the outcome is not reported anywhere
 
 
 class CircuitOpen(Unavailable):
@@ -94,6 +100,16 @@ class _MetricsListener(pybreaker.CircuitBreakerListener):
         log.info("circuit breaker state changed", extra={"upstream": self._upstream, "to": after})
 
 
+def breaker_redis(url: str, timeout_seconds: float = 0.5) -> redis.Redis:
+    """A client for breakers: bytes (pybreaker needs them), short timeouts, no retries on errors."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=timeout_seconds,
+        socket_connect_timeout=timeout_seconds,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
 def _noop() -> None:
     return None
 
@@ -109,9 +125,12 @@ class UpstreamBreaker:
         self._redis = client
         self._settings = settings
         prefix = f"farmlokal:breaker:{upstream}"
+        self._state_key = f"{prefix}:pybreaker:state"  # where CircuitRedisStorage keeps it
         self._opened_key = f"{prefix}:opened_at_ms"
         self._probe_key = f"{prefix}:probe"
         self._release_script = client.register_script(_RELEASE)
+        self._redis_down_until = 0.0
+        self._synced_state = pybreaker.STATE_CLOSED
         storage = _TolerantRedisStorage(pybreaker.STATE_CLOSED, client, namespace=prefix)
         self._breaker = pybreaker.CircuitBreaker(
             fail_max=settings.fail_max,
@@ -132,7 +151,9 @@ class UpstreamBreaker:
 
     def acquire(self) -> Permit:
         """A permit to call now, or CircuitOpen. Also syncs this instance with the shared state."""
-        state = self._breaker.state.name  # reading `state` applies a change made by another replica
+        state = self._shared_state()
+        if state is None:
+            return Permit(shared=False)
         self._show(state)
         if state == pybreaker.STATE_CLOSED:
             return Permit()
@@ -147,23 +168,29 @@ class UpstreamBreaker:
             with contextlib.suppress(RedisError):
                 self._redis.delete(self._opened_key)
             self._breaker.half_open()
+            self._synced_state = pybreaker.STATE_HALF_OPEN
             self._show(pybreaker.STATE_HALF_OPEN)
         return Permit(token)
 
     def succeeded(self, permit: Permit) -> None:
         """The upstream answered well: resets the failure count, or closes after a probe."""
+        if not permit.shared:
+            return
         try:
             if permit.probe_token is None and self._breaker.current_state != pybreaker.STATE_CLOSED:
                 return  # a late answer after another caller opened it: only the probe may close it
             with contextlib.suppress(pybreaker.CircuitBreakerError):
                 self._breaker.call(_noop)
             if permit.probe_token is not None:
+                self._synced_state = pybreaker.STATE_CLOSED
                 self._show(pybreaker.STATE_CLOSED)
         finally:
             self._release(permit)
 
     def failed(self, permit: Permit) -> None:
         """The upstream failed (5xx, 408, 429, timeout, connection): counts towards opening."""
+        if not permit.shared:
+            return
         try:
             if permit.probe_token is None and self._breaker.current_state != pybreaker.STATE_CLOSED:
                 return  # already open (or probing): one failure more changes nothing
@@ -182,6 +209,25 @@ class UpstreamBreaker:
 
     # -- internals -------------------------------------------------------------------------------
 
+    def _shared_state(self) -> str | None:
+        """pybreaker's state name from Redis, or None while Redis is down (one slow error per window)."""
+        if time.monotonic() < self._redis_down_until:
+            return None
+        try:
+            raw = self._redis.get(self._state_key)
+        except RedisError as error:
+            self._redis_down_until = time.monotonic() + self._settings.redis_retry_seconds
+            log.warning(
+                "circuit breaker state unreachable; failing open",
+                extra={"upstream": self.upstream, "error": type(error).__name__},
+            )
+            return None
+        state = raw.decode() if isinstance(raw, bytes) else pybreaker.STATE_CLOSED
+        if state != self._synced_state:
+            # Reading `state` makes this pybreaker instance adopt a change made by another replica.
+            state = self._synced_state = self._breaker.state.name
+        return state
+
     def _seconds_until_probe(self) -> float:
         try:
             raw = self._redis.get(self._opened_key)
@@ -198,6 +244,7 @@ class UpstreamBreaker:
         # NX: the first replica to open this episode sets the time; half_open() deletes it.
         with contextlib.suppress(RedisError):
             self._redis.set(self._opened_key, int(time.time() * 1000), nx=True)
+        self._synced_state = pybreaker.STATE_OPEN
         self._show(pybreaker.STATE_OPEN)
 
     def _take_probe_token(self) -> str | None:
