@@ -13,12 +13,12 @@ from collections.abc import Callable
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from sandbox import health, oauth
+from sandbox import health, oauth, supplier
 from sandbox.settings import SandboxSettings
 
 RouteFactory = Callable[[SandboxSettings], list[BaseRoute]]
 
-PROVIDERS: tuple[RouteFactory, ...] = (health.routes, oauth.routes)
+PROVIDERS: tuple[RouteFactory, ...] = (health.routes, oauth.routes, supplier.routes)
 
 
 def create_app(settings: SandboxSettings | None = None) -> Starlette:

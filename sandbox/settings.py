@@ -21,3 +21,14 @@ class SandboxSettings(BaseSettings):
     oauth_services_secret: str = "dev-services-secret"
     oauth_admin_secret: str = "dev-admin-secret"
     oauth_private_key_file: str = ""
+
+    # Supplier API (sandbox/supplier.py): a deterministic data set; bearer tokens of the OAuth
+    # provider above, checked against its JWKS (or a PEM public key when one is given).
+    supplier_product_count: int = 3000
+    supplier_seed: int = 20260101
+    supplier_max_page_size: int = 1000
+    supplier_jwks_url: str = ""  # empty: this sandbox's own /.well-known/jwks.json
+    supplier_jwt_public_key: str = ""
+    supplier_token_issuer: str = ""  # empty: oauth_issuer
+    supplier_token_audience: str = "https://supplier.farmlokal.test"
+    supplier_token_scope: str = "supplier:read"
