@@ -9,13 +9,13 @@ from collections.abc import Iterator
 
 import pytest
 from farmlokal.catalog.v1 import catalog_pb2 as pb
-from listing_data import brute_force, delete, demote, heavy_ties, insert, snapshot
 from sqlalchemy import Engine
 
 from catalog_service.listing.cursor import CursorCodec
 from catalog_service.listing.plans import Plan
 from catalog_service.listing.query import ListQuery, keyset_of, parse_list_request
 from catalog_service.listing.repository import ProductReader, fetch_rows, record
+from tests.integration.listing.listing_data import brute_force, delete, demote, heavy_ties, insert, snapshot
 
 FILTERS = {
     "none": {},
@@ -29,7 +29,7 @@ CODEC = CursorCodec(b"walk-secret")
 
 @pytest.fixture(scope="module")
 def tied_catalog(listing_engine: Engine) -> Iterator[Engine]:
-    from conftest import clear
+    from tests.integration.listing.conftest import clear
 
     clear(listing_engine)
     insert(listing_engine, heavy_ties(random.Random(7), 400))
@@ -96,7 +96,7 @@ def test_heavy_ties_really_are_heavy(tied_catalog) -> None:
 
 
 def test_inserts_and_deletes_during_a_walk_neither_repeat_nor_hide_other_rows(listing_engine) -> None:
-    from conftest import clear
+    from tests.integration.listing.conftest import clear
 
     clear(listing_engine)
     rng = random.Random(11)

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 from farmlokal.catalog.v1 import catalog_pb2 as pb
-from listing_data import delete, insert
 from sqlalchemy import Engine, text
 
 from catalog_service.domain import CategoryCount
@@ -16,13 +15,14 @@ from catalog_service.listing.indexer import SearchIndexer
 from catalog_service.listing.plans import Plan
 from catalog_service.listing.query import parse_list_request
 from catalog_service.listing.repository import ProductReader, fetch_rows
+from tests.integration.listing.listing_data import delete, insert
 
 CODEC = CursorCodec(b"reader")
 
 
 @pytest.fixture
 def engine(listing_engine: Engine) -> Engine:
-    from conftest import clear
+    from tests.integration.listing.conftest import clear
 
     clear(listing_engine)
     return listing_engine

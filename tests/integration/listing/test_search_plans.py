@@ -12,7 +12,6 @@ import pytest
 from farmlokal.catalog.v1 import catalog_pb2 as pb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from listing_data import brute_force, demote, insert, snapshot
 from sqlalchemy import Engine
 
 from catalog_service.listing import planner
@@ -21,6 +20,7 @@ from catalog_service.listing.plans import Plan
 from catalog_service.listing.query import keyset_of, parse_list_request
 from catalog_service.listing.repository import fetch_rows, scan_within_window
 from catalog_service.listing.text import index_words
+from tests.integration.listing.listing_data import brute_force, demote, insert, snapshot
 
 CODEC = CursorCodec(b"plans")
 VOCABULARY = (
@@ -56,7 +56,7 @@ def product(rng: random.Random, i: int) -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def catalog(listing_engine: Engine) -> Iterator[tuple[Engine, list]]:
-    from conftest import clear
+    from tests.integration.listing.conftest import clear
 
     clear(listing_engine)
     rng = random.Random(3)

@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import create_schema
 from sqlalchemy import Engine, create_engine, text
 
 from catalog_service.listing.text import index_words, search_text
 from catalog_service.seed.generator import MAX_WORDS, MIN_WORDS, REFERENCE_TIME, SPAN_SECONDS
 from catalog_service.seed.loader import PRODUCT_INDEXES, loader_engine, seed
 from catalog_service.seed.vocabulary import CATALOG, CATEGORY_WEIGHTS
+from tests.integration.listing.conftest import create_schema
 
 ROOT = Path(__file__).resolve().parents[3]
 N = 5000
