@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 
 from devstack.processes import ManagedProcess, port_in_use, spawn
+from farmlokal_common.settings import DEV_SANDBOX_PORT
 
 ROOT = Path(__file__).resolve().parent.parent
 ENVOY_DIR = ROOT / "envoy"
@@ -23,6 +25,14 @@ MAX_REQUEST_BYTES = 1024 * 1024
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 ROUTE_TIMEOUT = "15s"
 REST_SINK_CLUSTER = "rest_sink"
+JWKS_CLUSTER = "oauth_jwks"
+JWT_PROVIDER = "oauth"
+JWT_PAYLOAD_METADATA = "jwt_payload"
+# The verified token's subject, for the services' per-subject rate limits. Clients cannot send it:
+# the header_mutation filter strips it from every request before jwt_authn may set it.
+SUBJECT_HEADER = "x-auth-subject"
+JWT_AUTHN_FILTER = "envoy.filters.http.jwt_authn"
+RBAC_FILTER = "envoy.filters.http.rbac"
 
 
 @dataclass(frozen=True)
@@ -33,7 +43,7 @@ class PublicService:
     cluster: str
     # Methods safe to retry once when the upstream is unreachable (reads only, never POST writes).
     idempotent_methods: tuple[str, ...] = ()
-    # Scope the admin routes will require once jwt_authn lands (see envoy/README.md); None: public.
+    # Admin services need a bearer JWT (jwt_authn) carrying this scope (RBAC); None: public.
     admin_scope: str | None = None
 
 
@@ -114,6 +124,11 @@ class EdgeConfig:
     descriptor_path: Path
     cors_allowed_origins: tuple[str, ...] = ("http://localhost:3000",)
     listen_host: str = "127.0.0.1"
+    # The OAuth2 provider whose JWTs the admin routes accept (defaults: the dev stack's sandbox).
+    jwt_issuer: str = "https://sandbox.farmlokal.test/"
+    jwt_audiences: tuple[str, ...] = ("https://api.farmlokal.test",)
+    jwks_address: str = f"127.0.0.1:{DEV_SANDBOX_PORT}"  # host:port, plain HTTP
+    jwks_path: str = "/.well-known/jwks.json"
 
     def cluster_addresses(self) -> dict[str, str]:
         return {
@@ -135,6 +150,7 @@ def render_edge_config(cfg: EdgeConfig) -> str:
                     for name, address in cfg.cluster_addresses().items()
                 ),
                 {"name": REST_SINK_CLUSTER, "type": "STATIC", "connect_timeout": "1s"},
+                _jwks_cluster(cfg.jwks_address),
             ],
         },
     }
@@ -254,8 +270,9 @@ def _http_connection_manager(cfg: EdgeConfig) -> dict[str, Any]:
 
 def _http_filters(cfg: EdgeConfig) -> list[dict[str, Any]]:
     """Order matters. Responses pass the filters in reverse, so the Lua filter (first) sees every
-    reply: the transcoded ones, and the local replies of CORS, the transcoder and the router.
-    The jwt_authn filter for admin routes goes between cors and the transcoder (later issue).
+    reply: the transcoded ones, and the local replies of CORS, the transcoder, jwt_authn, RBAC and
+    the router. jwt_authn and RBAC come after the transcoder because their per-route settings sit
+    on the gRPC-path routes, which a REST request only matches once it is transcoded.
     """
     return [
         {
@@ -263,6 +280,15 @@ def _http_filters(cfg: EdgeConfig) -> list[dict[str, Any]]:
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
                 "default_source_code": {"inline_string": LUA_RESPONSE_FILTER.read_text()},
+            },
+        },
+        {
+            # No client may choose the subject the services rate-limit by, on any route.
+            "name": "envoy.filters.http.header_mutation",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3"
+                ".HeaderMutation",
+                "mutations": {"request_mutations": [{"remove": SUBJECT_HEADER}]},
             },
         },
         {
@@ -298,6 +324,12 @@ def _http_filters(cfg: EdgeConfig) -> list[dict[str, Any]]:
                 "max_request_body_size": MAX_REQUEST_BYTES,
                 "max_response_body_size": MAX_RESPONSE_BYTES,
             },
+        },
+        _jwt_authn_filter(cfg),
+        {
+            # Enforces nothing by itself: the admin routes carry their scope policy (RBACPerRoute).
+            "name": RBAC_FILTER,
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"},
         },
         {
             "name": "envoy.filters.http.router",
@@ -362,9 +394,78 @@ def _route(service: PublicService, match: dict[str, str], retry: bool) -> dict[s
         }
     route: dict[str, Any] = {"name": name, "match": match, "route": action}
     if service.admin_scope:
-        # Marker for the admin issue: jwt_authn will require a token with this scope here.
         route["metadata"] = {"filter_metadata": {"farmlokal.edge": {"admin_scope": service.admin_scope}}}
+        route["typed_per_filter_config"] = _admin_route_config(service.admin_scope)
     return route
+
+
+def _jwt_authn_filter(cfg: EdgeConfig) -> dict[str, Any]:
+    """Verifies bearer JWTs (signature by the provider's JWKS, issuer, audience, expiry) on the routes
+    that ask for it; other routes pass untouched. A verified token's header is not forwarded (the
+    services never see it), its subject is, and its payload is left for RBAC.
+    """
+    provider = {
+        "issuer": cfg.jwt_issuer,
+        "audiences": list(cfg.jwt_audiences),
+        "remote_jwks": {
+            "http_uri": {
+                "uri": f"http://{cfg.jwks_address}{cfg.jwks_path}",
+                "cluster": JWKS_CLUSTER,
+                "timeout": "2s",
+            },
+            "cache_duration": "300s",
+            # Fetched before the listener opens (a request never waits for it); refetched every 2 s
+            # while the provider cannot be reached.
+            "async_fetch": {"fast_listener": False, "failed_refetch_duration": "2s"},
+            "retry_policy": {
+                "num_retries": 2,
+                "retry_back_off": {"base_interval": "0.2s", "max_interval": "1s"},
+            },
+        },
+        "forward": False,
+        "clock_skew_seconds": 30,
+        "claim_to_headers": [{"header_name": SUBJECT_HEADER, "claim_name": "sub"}],
+        "payload_in_metadata": JWT_PAYLOAD_METADATA,
+    }
+    return {
+        "name": JWT_AUTHN_FILTER,
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {JWT_PROVIDER: provider},
+            "requirement_map": {"admin": {"provider_name": JWT_PROVIDER}},
+        },
+    }
+
+
+def _admin_route_config(scope: str) -> dict[str, Any]:
+    """A valid JWT is required (else 401), and its `scope` claim must hold `scope` (else 403).
+    The claim is a space-separated string (RFC 8693, what the sandbox and Auth0 issue) or a list.
+    """
+
+    def scope_claim(value_match: dict[str, Any]) -> dict[str, Any]:
+        matcher = {
+            "filter": JWT_AUTHN_FILTER,
+            "path": [{"key": JWT_PAYLOAD_METADATA}, {"key": "scope"}],
+            "value": value_match,
+        }
+        return {"sourced_metadata": {"metadata_matcher": matcher, "metadata_source": "DYNAMIC"}}
+
+    as_word = {"string_match": {"safe_regex": {"regex": f"(.* )?{re.escape(scope)}( .*)?"}}}
+    in_list = {"list_match": {"one_of": {"string_match": {"exact": scope}}}}
+    policy = {
+        "permissions": [{"any": True}],
+        "principals": [{"or_ids": {"ids": [scope_claim(as_word), scope_claim(in_list)]}}],
+    }
+    return {
+        JWT_AUTHN_FILTER: {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig",
+            "requirement_name": "admin",
+        },
+        RBAC_FILTER: {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute",
+            "rbac": {"rules": {"action": "ALLOW", "policies": {f"scope {scope}": policy}}},
+        },
+    }
 
 
 def _cors_policy(cfg: EdgeConfig) -> dict[str, Any]:
@@ -388,39 +489,68 @@ def _local_reply_config() -> dict[str, Any]:
             "content_type": "application/json",
         }
 
+    plain = {"text_format_source": {"inline_string": "%LOCAL_REPLY_BODY%"}}
     mappers = [
-        {
-            "filter": {
-                "status_code_filter": {
-                    "comparison": {
-                        "op": "EQ",
-                        "value": {"default_value": status, "runtime_key": f"edge.local_reply.{status}"},
-                    }
-                }
-            },
-            "body_format_override": body(code),
-        }
+        {"filter": _status_filter(status), "body_format_override": body(code)}
         for status, code in LOCAL_REPLY_GRPC_CODES.items()
     ]
     # A native gRPC caller gets the reply as grpc-status/grpc-message: keep the message plain.
     # Transcoded requests also carry content-type application/grpc by now, but the transcoder
     # marks them with x-envoy-original-path, and their local replies are sent as REST.
-    grpc_caller = {
-        "filter": {
-            "and_filter": {
-                "filters": [
-                    _request_header_filter(
-                        {"name": "content-type", "string_match": {"prefix": "application/grpc"}}
-                    ),
-                    _request_header_filter(
-                        {"name": "x-envoy-original-path", "present_match": True, "invert_match": True}
-                    ),
-                ]
-            }
-        },
-        "body_format_override": {"text_format_source": {"inline_string": "%LOCAL_REPLY_BODY%"}},
+    grpc_request = {
+        "and_filter": {
+            "filters": [
+                _request_header_filter(
+                    {"name": "content-type", "string_match": {"prefix": "application/grpc"}}
+                ),
+                _request_header_filter(
+                    {"name": "x-envoy-original-path", "present_match": True, "invert_match": True}
+                ),
+            ]
+        }
     }
-    return {"mappers": [grpc_caller, *mappers], "body_format": body(2)}
+    grpc_caller = {"filter": grpc_request, "body_format_override": plain}
+    # jwt_authn answers a token made for another audience with 403, but for this API every invalid
+    # token is a 401 (api.md). Its 403 differs from RBAC's (a valid token without the scope) in
+    # that jwt_authn records the payload only of a token it accepted.
+    unverified_403 = {
+        "and_filter": {
+            "filters": [
+                _status_filter(403),
+                {
+                    # True when the payload is absent; a present payload (an object) is never null.
+                    "metadata_filter": {
+                        "matcher": {
+                            "filter": JWT_AUTHN_FILTER,
+                            "path": [{"key": JWT_PAYLOAD_METADATA}],
+                            "value": {"null_match": {}},
+                        },
+                        "match_if_key_not_found": True,
+                    }
+                },
+            ]
+        }
+    }
+    rejected_token = [
+        {
+            "filter": {"and_filter": {"filters": [grpc_request, unverified_403]}},
+            "status_code": 401,
+            "body_format_override": plain,
+        },
+        {"filter": unverified_403, "status_code": 401, "body_format_override": body(16)},
+    ]
+    return {"mappers": [*rejected_token, grpc_caller, *mappers], "body_format": body(2)}
+
+
+def _status_filter(status: int) -> dict[str, Any]:
+    return {
+        "status_code_filter": {
+            "comparison": {
+                "op": "EQ",
+                "value": {"default_value": status, "runtime_key": f"edge.local_reply.{status}"},
+            }
+        }
+    }
 
 
 def _request_header_filter(matcher: dict[str, Any]) -> dict[str, Any]:
@@ -438,6 +568,7 @@ def _access_log() -> dict[str, Any]:
                     "method": "%REQ(:METHOD)%",
                     "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
                     "grpc_path": "%REQ(:PATH)%",
+                    "subject": "%REQ(X-AUTH-SUBJECT)%",
                     "status": "%RESPONSE_CODE%",
                     "grpc_status": "%GRPC_STATUS_NUMBER%",
                     "flags": "%RESPONSE_FLAGS%",
@@ -452,7 +583,8 @@ def _access_log() -> dict[str, Any]:
     }
 
 
-def _cluster(name: str, address: str, health_service: str) -> dict[str, Any]:
+def _host_port(address: str) -> tuple[str, int, str]:
+    """host, port and the discovery type for an address: STATIC for an IP, else STRICT_DNS."""
     host, _, port = address.rpartition(":")
     host = host.strip("[]")
     try:
@@ -460,6 +592,25 @@ def _cluster(name: str, address: str, health_service: str) -> dict[str, Any]:
         discovery = "STATIC"
     except ValueError:
         discovery = "STRICT_DNS"
+    return host, int(port), discovery
+
+
+def _jwks_cluster(address: str) -> dict[str, Any]:
+    """Plain HTTP/1.1 to the OAuth provider, for its JWKS only."""
+    host, port, discovery = _host_port(address)
+    return {
+        "name": JWKS_CLUSTER,
+        "type": discovery,
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": JWKS_CLUSTER,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket_address(host, port)}}]}],
+        },
+    }
+
+
+def _cluster(name: str, address: str, health_service: str) -> dict[str, Any]:
+    host, port, discovery = _host_port(address)
     return {
         "name": name,
         "type": discovery,
@@ -473,7 +624,7 @@ def _cluster(name: str, address: str, health_service: str) -> dict[str, Any]:
         },
         "load_assignment": {
             "cluster_name": name,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket_address(host, int(port))}}]}],
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket_address(host, port)}}]}],
         },
         "health_checks": [
             {

@@ -386,6 +386,7 @@ def _start_envoy(cfg: StackConfig, plans: dict[str, services.ServicePlan]) -> pr
         webhook_address=plans["webhook"].address,
         auth_address=plans["auth"].address,
         descriptor_path=codegen.DESCRIPTOR,
+        jwks_address=f"127.0.0.1:{cfg.port('sandbox')}",  # admin routes verify the sandbox's JWTs
     )
     path = edge.write_edge_config(config, cfg.run_dir / "envoy" / "envoy.yaml")
     proc = spawn_envoy(cfg, path)

@@ -14,6 +14,7 @@ from stub_backend import StubBackend, start_stub_backend
 from devstack import edge as edge_config
 from devstack import processes, services
 from tests.conftest import MariaDB, RedisServer, start_mariadb, start_redis
+from tests.e2e.auth_sandbox import SandboxProcess, start_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 DESCRIPTOR = ROOT / "build" / "gen" / "api.pb"
@@ -111,11 +112,25 @@ def stack_redis(run_dir: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture(scope="session")
-def edge(run_dir: Path, stack_mariadb: MariaDB, stack_redis: RedisServer) -> Iterator[Edge]:
+def sandbox(run_dir: Path) -> Iterator[SandboxProcess]:
+    """The stack's OAuth2 provider (python -m sandbox): tokens for the auth service, JWKS for Envoy."""
+    server = start_sandbox(run_dir / "e2e", "sandbox")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def edge(
+    run_dir: Path, stack_mariadb: MariaDB, stack_redis: RedisServer, sandbox: SandboxProcess
+) -> Iterator[Edge]:
     """The three services (migrated, on free ports) behind Envoy, as `make up` runs them."""
     mariadb, redis_server = stack_mariadb, stack_redis
     plans = _service_plans(mariadb, redis_server)
-    peers = services.peer_env(plans)
+    peers = {
+        **services.peer_env(plans),
+        "AUTH_TOKEN_URL": sandbox.token_url,
+        "CATALOG_OAUTH_HEALTH_URL": f"{sandbox.url}/healthz",
+    }
     started: dict[str, processes.ManagedProcess] = {}
     envoy: processes.ManagedProcess | None = None
     try:
@@ -135,6 +150,7 @@ def edge(run_dir: Path, stack_mariadb: MariaDB, stack_redis: RedisServer) -> Ite
             plans["catalog"].address,
             plans["webhook"].address,
             plans["auth"].address,
+            jwks_address=sandbox.address,
         )
         yield Edge(cfg.listen_port, cfg.admin_port, path, envoy, plans, started)
     finally:
@@ -150,12 +166,17 @@ class StubEdge(Edge):
 
 
 @pytest.fixture(scope="session")
-def stub_edge(run_dir: Path) -> Iterator[StubEdge]:
+def stub_edge(run_dir: Path, sandbox: SandboxProcess) -> Iterator[StubEdge]:
     """Envoy in front of one in-process stub server playing all three services (canned answers)."""
     backend = start_stub_backend()
     try:
         cfg, envoy, path = start_edge(
-            run_dir, "stub-envoy", backend.address, backend.address, backend.address
+            run_dir,
+            "stub-envoy",
+            backend.address,
+            backend.address,
+            backend.address,
+            jwks_address=sandbox.address,
         )
         try:
             yield StubEdge(cfg.listen_port, cfg.admin_port, path, envoy, backend=backend)

@@ -60,8 +60,11 @@ def test_service_not_found_maps_to_404(http: httpx.Client) -> None:
     assert response.json()["code"] == 5
 
 
-def test_literal_subscriptions_path_wins_over_source_variable(http: httpx.Client, stub_edge) -> None:
-    response = http.post("/v1/webhooks/subscriptions", json={"url": "https://example.test/hook"})
+def test_literal_subscriptions_path_wins_over_source_variable(http: httpx.Client, stub_edge, sandbox) -> None:
+    admin = {"authorization": f"Bearer {sandbox.token()}"}  # an admin route (test_auth_edge.py)
+    response = http.post(
+        "/v1/webhooks/subscriptions", json={"url": "https://example.test/hook"}, headers=admin
+    )
     assert response.status_code == 200
     assert stub_edge.backend.calls.seen("WebhookAdminService/CreateSubscription")
     assert not stub_edge.backend.calls.seen("WebhookService/ReceiveWebhook")
