@@ -14,7 +14,7 @@ N ?= 40
 PYTEST_ARGS ?=
 SEED_ARGS ?=
 
-.PHONY: help deps gen up down status logs seed migrate test lint fmt bench bench-catalog check-compose env-example
+.PHONY: help deps gen up down status logs seed migrate test lint fmt bench bench-catalog check-compose env-example openapi openapi-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -62,6 +62,12 @@ fmt: deps ## ruff format and autofix
 
 env-example: deps ## regenerate .env.example from the settings classes
 	@$(PY) -m devstack env-example > .env.example
+
+openapi: gen ## regenerate docs/openapi/farmlokal.swagger.json from the annotated protos
+	@$(PY) -m devstack.openapi
+
+openapi-check: gen ## fail when docs/openapi is out of date with the protos
+	@$(PY) -m devstack.openapi --check
 
 check-compose: ## validate docker-compose.yml without a Docker daemon
 	@scripts/check-compose.sh
