@@ -23,6 +23,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from catalog_service.listing import planner
 from catalog_service.listing.cursor import CursorCodec
+from catalog_service.listing.plans import ids_statement, page_statement
 from catalog_service.listing.query import ListQuery, parse_list_request
 from catalog_service.listing.repository import ProductReader
 from catalog_service.settings import CatalogSettings
@@ -129,6 +130,33 @@ def shapes(category: str, terms: dict[str, str]) -> list[tuple[str, str, dict[st
     return out
 
 
+def explain(engine: Engine, params: dict[str, str]) -> list[str]:
+    """The chosen plan of page 2 and MariaDB's ANALYZE (EXPLAIN with rows really read) of it."""
+    first = parse_list_request(pb.ListProductsRequest(**params), CODEC)
+    cursor = ProductReader(engine, CODEC).list_page(first).next_cursor
+    query = parse_list_request(pb.ListProductsRequest(**params, cursor=cursor), CODEC) if cursor else first
+    lines = [f"page: {'2 (keyset from page 1)' if cursor else '1 (the only page)'}"]
+    with engine.connect() as conn:
+        choice = planner.choose(conn, query)
+        if choice.empty:
+            return ["(a term prefixes no indexed word: empty answer without a query)"]
+        plan = choice.plan
+        ids = ids_statement(query, plan, query.limit + 1, driver=choice.driver)
+        statement = page_statement(ids, query)
+        lines.append(
+            f"plan: {plan.value}" + (f", window {choice.window} rows then postings" if choice.window else "")
+        )
+        lines.append("ids: " + ids.sql)
+        # ANALYZE runs the statement: r_rows are the rows really read, unlike EXPLAIN's estimate.
+        for row in conn.execute(text("ANALYZE " + statement.sql), statement.params):
+            m = row._mapping
+            lines.append(
+                f"  {m['id']} {m['select_type']:<8} {m['table']!s:<11} {m['type']!s:<6} key={m['key']}"
+                f" r_rows={m['r_rows']} {m['Extra'] or ''}"
+            )
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -138,8 +166,22 @@ def main() -> int:
     parser.add_argument("--deep", type=int, default=20_000, help="deep page position (page 1000 at limit 20)")
     parser.add_argument("--only", default="", help="substring filter on group/shape")
     parser.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--explain", action="store_true", help="print each shape's plan and EXPLAIN instead")
     args = parser.parse_args()
     engine = create_engine(args.url, pool_size=2)
+    if args.explain:
+        with engine.connect() as conn:
+            top = conn.execute(
+                text("SELECT category FROM category_counts ORDER BY product_count DESC")
+            ).scalar()
+        for group, shape, params in shapes(str(top), pick_terms(engine)):
+            if (args.only and args.only not in f"{group} {shape}") or not shape.endswith("desc"):
+                continue
+            print(f"### {group}: {shape}\n```")
+            print("\n".join(explain(engine, params)))
+            print("```")
+        engine.dispose()
+        return 0
     reader = ProductReader(engine, CODEC)
     with engine.connect() as conn:
         category = conn.execute(

@@ -14,10 +14,13 @@ from catalog_service.listing.text import vocab_word
 
 # A price range with fewer rows than this is read whole and sorted; a wider one is filtered while
 # walking the sort index (about (limit+1) * scope / range_rows index entries). See catalog-queries.md.
-PRICE_PROBE_CAP = 2000
+PRICE_PROBE_CAP = 10_000
 # Relative costs measured on 1M rows: a posting read, filtered and sorted, against a row tested on
-# product_search (a primary-key lookup), which is what a SCAN row and a POSTINGS re-test cost.
-POSTING_COST = 0.1
+# product_search (a primary-key lookup, about 3 us here), which is what a SCAN row and a POSTINGS
+# re-test cost. With a re-test the sort cannot stop at the page (a priority queue), and sorting by
+# name (long collation keys) costs several times more per row.
+POSTING_COST = 0.2
+POSTING_COST_RETESTED = {"created_at": 0.3, "price": 0.3, "name": 0.8}
 LOOKUP_COST = 1.0
 # A scan that the estimate says is cheap gets this many times its estimate (at least MIN_WINDOW rows)
 # before it gives up for the postings plan: estimates assume independent terms, and two terms that
@@ -87,12 +90,12 @@ def choose(conn: Connection, query: ListQuery) -> Choice:
     stats = term_stats(conn, query.terms)
     if any(s.words == 0 for s in stats):
         return Choice(Plan.SCAN, empty=True)
-    plan, driving, window = choose_search(stats, total_products(conn), query.limit + 1)
+    plan, driving, window = choose_search(stats, total_products(conn), query.limit + 1, query.sort)
     return Choice(plan, driver(conn, driving.term) if driving else None, window)
 
 
 def choose_search(
-    stats: list[TermStats], total: int, fetch: int
+    stats: list[TermStats], total: int, fetch: int, sort: str = "created_at"
 ) -> tuple[Plan, TermStats | None, int | None]:
     """(plan, driving term, scan window) by estimated cost, terms assumed independent."""
     shares = {s.term: min(1.0, s.df / max(total, 1)) for s in stats}
@@ -103,8 +106,11 @@ def choose_search(
     best, best_cost = indexed[0], float("inf")
     for s in indexed:
         others = _product(v for t, v in shares.items() if t != s.term)
-        tests = 0.0 if len(stats) == 1 else min(s.df, fetch / max(others, 1e-12))
-        cost = s.df * POSTING_COST + tests * LOOKUP_COST
+        if len(stats) == 1:
+            cost = s.df * POSTING_COST
+        else:
+            tests = min(s.df, fetch / max(others, 1e-12))
+            cost = s.df * POSTING_COST_RETESTED[sort] + tests * LOOKUP_COST
         if cost < best_cost:
             best, best_cost = s, cost
     if scan_rows * LOOKUP_COST <= best_cost:

@@ -38,10 +38,10 @@ POSTINGS_MAX_SHARE = 0.05
 PRODUCT_INDEXES: dict[str, str] = {
     "uq_products_external_id": "UNIQUE KEY uq_products_external_id (external_id)",
     "ix_products_created": "KEY ix_products_created (created_at, id, price)",
-    "ix_products_price": "KEY ix_products_price (price, id)",
+    "ix_products_price": "KEY ix_products_price (price, id, created_at, name)",
     "ix_products_name": "KEY ix_products_name (name, id, price)",
     "ix_products_cat_created": "KEY ix_products_cat_created (category, created_at, id, price)",
-    "ix_products_cat_price": "KEY ix_products_cat_price (category, price, id)",
+    "ix_products_cat_price": "KEY ix_products_cat_price (category, price, id, created_at, name)",
     "ix_products_cat_name": "KEY ix_products_cat_name (category, name, id, price)",
 }
 SEARCH_TABLES = ("product_search", "search_postings", "search_words", "category_counts")
