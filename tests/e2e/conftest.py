@@ -9,12 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from stub_backend import StubBackend, start_stub_backend
 
 from devstack import edge as edge_config
 from devstack import processes, services
 from tests.conftest import MariaDB, RedisServer, start_mariadb, start_redis
 from tests.e2e.auth_sandbox import SandboxProcess, start_sandbox
+from tests.e2e.stub_backend import StubBackend, start_stub_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 DESCRIPTOR = ROOT / "build" / "gen" / "api.pb"
