@@ -28,6 +28,8 @@ from bench.harness.target import Target
 from bench.harness.tools import ensure_tools
 
 ROOT = Path(__file__).resolve().parents[2]
+# A 1-minute load average above this many runnable tasks per core means other work shared the CPUs.
+BUSY_LOAD_PER_CORE = 1.5
 ALL_SCENARIOS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7")
 SCENARIO_NAMES = {
     "B1": "cached listing through the REST edge",
@@ -133,8 +135,15 @@ def _guarded(
             Row(id=scenario_id, scenario=SCENARIO_NAMES[scenario_id], bar="-", verdict=ERROR, note=message)
         ]
     say(f"{scenario_id}: done in {time.monotonic() - started:.0f} s")
+    cores = os.cpu_count() or 1
     for row in rows:
         row.extra.setdefault("loadavg_1min_before", round(load_before, 2))
+        if load_before > BUSY_LOAD_PER_CORE * cores and row.measurement is not None:
+            row.note = "; ".join(
+                filter(
+                    None, [row.note, f"box busy: load average {load_before:.1f} on {cores} cores before it"]
+                )
+            )
     return rows
 
 
