@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 import httpx
+import redis as redis_lib
 from farmlokal.catalog.v1 import catalog_internal_pb2 as ipb
 from farmlokal.catalog.v1 import catalog_internal_pb2_grpc as ipb_grpc
 from farmlokal.catalog.v1 import catalog_pb2 as pb
@@ -22,15 +23,22 @@ from catalog_service.servicers import (
     SystemHealthServicer,
 )
 from catalog_service.settings import CatalogSettings
+from catalog_service.supplier.client import BrokerTokens, SupplierClient
+from catalog_service.supplier.periodic import PeriodicSync
+from catalog_service.supplier.status import SyncStore
+from catalog_service.supplier.sync import SupplierSync, SyncSettings
 from catalog_service.writes import ProductWriter
+from farmlokal_common.circuit_breaker import BreakerSettings, UpstreamBreaker, breaker_redis
 from farmlokal_common.db import make_engine, ping
 from farmlokal_common.grpc_client import make_channel
 from farmlokal_common.health_probe import grpc_serving, http_ok
+from farmlokal_common.http_client import ResilientClient, Timeouts
 from farmlokal_common.interceptors.rate_limiting import RateLimitInterceptor
 from farmlokal_common.rate_limit import RateLimiter, parse_limits
 from farmlokal_common.redis_client import make_redis
 from farmlokal_common.redis_client import ping as redis_ping
 from farmlokal_common.response_cache import CacheSettings, ResponseCache
+from farmlokal_common.retry import RetryPolicy
 from farmlokal_common.server import ServiceApp
 
 PUBLIC_SERVICES = (
@@ -78,10 +86,21 @@ def build_app(settings: CatalogSettings) -> ServiceApp:
         version=settings.version,
     )
     limiter = RateLimiter(redis, parse_limits(settings.rate_limits))
+    supplier_redis = breaker_redis(settings.redis_url, settings.redis_socket_timeout_seconds)
+    supplier_http = httpx.Client(limits=httpx.Limits(max_connections=10))
+    supplier_store = SyncStore(engine)
+    supplier_sync = _supplier_sync(
+        settings, supplier_http, supplier_redis, peers["auth"], writer, supplier_store
+    )
+    background = [OutboxRelay(engine, peers["webhook"]).run] if settings.outbox_relay_enabled else []
+    if settings.supplier_sync_interval_seconds > 0:
+        background.append(
+            PeriodicSync(supplier_sync, supplier_store, settings.supplier_sync_interval_seconds).run
+        )
 
     def register(server: grpc.Server) -> None:
         pb_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(catalog, cursors), server)
-        pb_grpc.add_SupplierServiceServicer_to_server(SupplierServicer(), server)
+        pb_grpc.add_SupplierServiceServicer_to_server(SupplierServicer(supplier_sync), server)
         pb_grpc.add_SystemHealthServiceServicer_to_server(SystemHealthServicer(reporter), server)
         ipb_grpc.add_ProductWriteServiceServicer_to_server(ProductWriteServicer(writer), server)
 
@@ -89,6 +108,8 @@ def build_app(settings: CatalogSettings) -> ServiceApp:
         for channel in peers.values():
             channel.close()
         http.close()
+        supplier_http.close()
+        supplier_redis.close()
         redis.close()
         engine.dispose()
         read_engine.dispose()
@@ -99,5 +120,46 @@ def build_app(settings: CatalogSettings) -> ServiceApp:
         dependency_checks={"mysql": lambda: ping(engine)},
         interceptors=[RateLimitInterceptor(limiter, PUBLIC_SERVICES)],
         on_stop=[close],
-        background=[OutboxRelay(engine, peers["webhook"]).run] if settings.outbox_relay_enabled else [],
+        background=background,
     )
+
+
+def _supplier_sync(
+    settings: CatalogSettings,
+    http: httpx.Client,
+    breaker_client: redis_lib.Redis,
+    auth_channel: grpc.Channel,
+    writer: ProductWriter,
+    store: SyncStore,
+) -> SupplierSync:
+    """The supplier client behind its breaker (state shared by every replica through Redis)."""
+    breaker = UpstreamBreaker(
+        "supplier_api",
+        breaker_client,
+        BreakerSettings(settings.supplier_breaker_fail_max, settings.supplier_breaker_reset_seconds),
+    )
+    resilient = ResilientClient(
+        "supplier_api",
+        http,
+        policy=RetryPolicy(
+            max_attempts=settings.supplier_max_attempts,
+            base_delay_seconds=settings.supplier_backoff_base_seconds,
+            max_delay_seconds=settings.supplier_backoff_max_seconds,
+            max_retry_after_seconds=settings.supplier_retry_after_max_seconds,
+        ),
+        timeouts=Timeouts(
+            connect=settings.supplier_connect_timeout_seconds,
+            read=settings.supplier_read_timeout_seconds,
+            write=settings.supplier_read_timeout_seconds,
+            pool=settings.supplier_connect_timeout_seconds,
+        ),
+        breaker=breaker,
+        deadline_seconds=settings.supplier_request_deadline_seconds,
+    )
+    tokens = BrokerTokens(auth_channel, settings.supplier_audience, settings.supplier_scope)
+    client = SupplierClient(resilient, tokens, settings.supplier_base_url)
+    sync_settings = SyncSettings(
+        page_size=settings.supplier_sync_page_size,
+        run_deadline_seconds=settings.supplier_sync_deadline_seconds,
+    )
+    return SupplierSync(client, writer, store, breaker_client, sync_settings)

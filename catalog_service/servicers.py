@@ -14,9 +14,11 @@ from catalog_service.health_report import DOWN, HealthReporter
 from catalog_service.listing.cursor import CursorCodec
 from catalog_service.listing.query import parse_list_request, parse_product_id
 from catalog_service.product_input import check_stock, check_text, parse_price, product_fields
+from catalog_service.supplier import presenters as supplier_presenters
+from catalog_service.supplier.sync import SupplierSync
 from catalog_service.writes import ProductWriter, Selector
 from farmlokal_common import response_headers
-from farmlokal_common.errors import FieldViolation, InvalidArgument, Unimplemented
+from farmlokal_common.errors import FieldViolation, InvalidArgument
 
 
 class CatalogServicer(pb_grpc.CatalogServiceServicer):
@@ -39,15 +41,26 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
 
 
 class SupplierServicer(pb_grpc.SupplierServiceServicer):
-    """The supplier integration (API A) is its own issue; until it lands these answer UNIMPLEMENTED."""
+    """Admin routes of the supplier integration: run a sync now, report the breaker and the last run."""
+
+    def __init__(self, sync: SupplierSync) -> None:
+        self._sync = sync
 
     def SyncSupplier(self, request: pb.SyncSupplierRequest, context: ServicerContext) -> pb.SyncSummary:
-        raise Unimplemented("supplier sync is not available yet")
+        return supplier_presenters.sync_summary(self._sync.run(trigger="manual", full=request.full).summary)
 
     def GetSupplierStatus(
         self, request: pb.GetSupplierStatusRequest, context: ServicerContext
     ) -> pb.GetSupplierStatusResponse:
-        raise Unimplemented("supplier status is not available yet")
+        breaker_state, last = self._sync.status()
+        if last is None:
+            return pb.GetSupplierStatusResponse(breaker_state=breaker_state)
+        return pb.GetSupplierStatusResponse(
+            breaker_state=breaker_state,
+            last_sync=supplier_presenters.sync_summary(last.summary),
+            last_sync_at=presenters.timestamp(last.finished_at),
+            last_error=last.error,
+        )
 
 
 class SystemHealthServicer(pb_grpc.SystemHealthServiceServicer):

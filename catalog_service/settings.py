@@ -27,6 +27,22 @@ class CatalogSettings(ServiceSettings):
     oauth_health_url: str = f"http://127.0.0.1:{DEV_SANDBOX_PORT}/healthz"
     supplier_health_url: str = f"http://127.0.0.1:{DEV_SANDBOX_PORT}/healthz"
     rate_limits: str = "ListProducts=100/1,GetProduct=200/1,ListCategories=50/1,*=100/1"
+    # Supplier API (API A): where it is, how hard to try, when to stop trying, how often to sync.
+    supplier_base_url: str = f"http://127.0.0.1:{DEV_SANDBOX_PORT}"
+    supplier_audience: str = ""  # empty: the auth service's configured supplier audience and scope
+    supplier_scope: str = ""
+    supplier_connect_timeout_seconds: float = 2.0
+    supplier_read_timeout_seconds: float = 2.0
+    supplier_request_deadline_seconds: float = 10.0  # one page, all attempts included
+    supplier_max_attempts: int = 4
+    supplier_backoff_base_seconds: float = 0.2
+    supplier_backoff_max_seconds: float = 2.0
+    supplier_retry_after_max_seconds: float = 10.0
+    supplier_breaker_fail_max: int = 5
+    supplier_breaker_reset_seconds: float = 30.0
+    supplier_sync_page_size: int = 500
+    supplier_sync_deadline_seconds: float = 300.0
+    supplier_sync_interval_seconds: float = 0.0  # periodic sync; 0 disables it
 
     @property
     def read_url(self) -> str:

@@ -172,6 +172,13 @@ class UpstreamBreaker:
             self._show(pybreaker.STATE_HALF_OPEN)
         return Permit(token)
 
+    def ensure_callable(self) -> None:
+        """Raises CircuitOpen when a call now would be refused; takes no permit and changes nothing."""
+        if self._shared_state() == pybreaker.STATE_OPEN:
+            wait = self._seconds_until_probe()
+            if wait > 0:
+                raise CircuitOpen(self.upstream, wait)
+
     def succeeded(self, permit: Permit) -> None:
         """The upstream answered well: resets the failure count, or closes after a probe."""
         if not permit.shared:

@@ -69,25 +69,28 @@ class SupplierApi:
         except ValueError as error:
             return _bad_request(str(error))
         fault = fault or self.faults.next()
-        if fault is not None and fault.kind != "latency":
-            self.hits.record(fault.outcome)
-            return await self._fail(request, fault)
         if fault is not None:
+            self.hits.record(fault.outcome)  # on arrival, so a client that gave up is counted too
+            if fault.kind != "latency":
+                return await self._fail(request, fault)
             await asyncio.sleep(fault.latency_ms / 1000)
         try:
             await self.verifier.verify(request.headers.get("authorization"))
         except TokenRejected as rejected:
-            self.hits.record("unauthorized" if rejected.status == 401 else "forbidden")
+            if fault is None:
+                self.hits.record("unauthorized" if rejected.status == 401 else "forbidden")
             return _rejected(rejected)
         try:
             page = _int(request, "page", 1, 1, 1_000_000)
             page_size = _int(request, "page_size", 100, 1, self._max_page_size)
             since = _since(request.query_params.get("updated_since"))
         except ValueError as error:
-            self.hits.record("bad_request")
+            if fault is None:
+                self.hits.record("bad_request")
             return _bad_request(str(error))
         products, total = self.catalog.page(page, page_size, since)
-        self.hits.record("latency" if fault is not None else "ok")
+        if fault is None:
+            self.hits.record("ok")
         return JSONResponse(
             {
                 "products": [p.to_json() for p in products],

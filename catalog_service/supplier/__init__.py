@@ -1,0 +1,1 @@
+"""The supplier integration (API A): client, synchronisation into the catalog, its status."""
