@@ -83,12 +83,16 @@ class SandboxServer:
                 data={"grant_type": "client_credentials"},
                 auth=("farmlokal-services", "dev-services-secret"),
             ).json()["access_token"]
-            body = client.get(
-                "/supplier/v1/products",
-                params={"page_size": PRODUCTS},
-                headers={"authorization": f"Bearer {token}"},
-            ).json()
-        return next(p for p in body["products"] if p["external_id"] == external_id)
+            for page in (1, 2):
+                body = client.get(
+                    "/supplier/v1/products",
+                    params={"page": page, "page_size": 1000},
+                    headers={"authorization": f"Bearer {token}"},
+                ).json()
+                found = [p for p in body["products"] if p["external_id"] == external_id]
+                if found:
+                    return found[0]
+        raise KeyError(external_id)
 
     def reset(self) -> None:
         with self._client() as client:
