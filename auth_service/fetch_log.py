@@ -8,6 +8,7 @@ import logging
 from sqlalchemy import Engine, text
 
 from auth_service.provider import FetchOutcome
+from farmlokal_common.metrics import TOKEN_FETCHES
 
 log = logging.getLogger("farmlokal.auth.fetch_log")
 
@@ -18,6 +19,7 @@ class FetchLog:
 
     def record(self, outcome: FetchOutcome, audience: str, scope: str) -> None:
         """Best effort: a failed insert is logged and never fails the token fetch itself."""
+        TOKEN_FETCHES.labels(outcome.outcome).inc()
         token = outcome.token
         row = {
             "at": dt.datetime.now(dt.UTC).replace(tzinfo=None),

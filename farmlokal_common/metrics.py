@@ -46,3 +46,12 @@ BREAKER_TRANSITIONS = Counter(
     "Breaker state changes seen by this process (made here or noticed in the shared state)",
     ["upstream", "from_state", "to_state"],
 )
+TOKEN_FETCHES = Counter(
+    "farmlokal_token_fetches_total", "Calls to the OAuth provider's token endpoint by outcome", ["outcome"]
+)
+WEBHOOK_EVENTS = Counter(
+    "farmlokal_webhook_events_total", "Inbound webhook events by what happened to them", ["status"]
+)
+WEBHOOK_DELIVERIES = Counter(
+    "farmlokal_webhook_deliveries_total", "Outbound delivery attempts by outcome", ["outcome"]
+)

@@ -17,6 +17,7 @@ import httpx
 from sqlalchemy import Engine, bindparam, text
 
 from farmlokal_common.errors import InvalidArgument
+from farmlokal_common.metrics import WEBHOOK_DELIVERIES
 from farmlokal_common.webhook_signature import secret_key, sign
 from webhook_service.event_store import utcnow
 from webhook_service.url_policy import UrlPolicy
@@ -187,6 +188,7 @@ class DeliveryWorker:
         retry_at: dt.datetime | None = None,
         disable: str | None = None,
     ) -> None:
+        WEBHOOK_DELIVERIES.labels(status).inc()
         now = utcnow()
         with self._engine.begin() as conn:
             conn.execute(

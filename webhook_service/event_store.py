@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
+from farmlokal_common.metrics import WEBHOOK_EVENTS
+
 _COLUMNS = "id, source, event_id, type, status, attempts, last_error, received_at, processed_at, next_attempt_at, payload"
 
 
@@ -134,6 +136,7 @@ class EventStore:
         retry_at: dt.datetime | None = None,
     ) -> bool:
         """Records the outcome only if this worker still holds the lease (else another took over)."""
+        WEBHOOK_EVENTS.labels(status).inc()
         now = utcnow()
         with self._engine.begin() as conn:
             result = conn.execute(

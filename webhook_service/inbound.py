@@ -11,6 +11,7 @@ import redis
 
 from farmlokal_common import webhook_signature as sig
 from farmlokal_common.errors import FieldViolation, InvalidArgument, NotFound, Unauthenticated
+from farmlokal_common.metrics import WEBHOOK_EVENTS
 from webhook_service.event_store import EventStore
 
 log = logging.getLogger("farmlokal.webhooks.inbound")
@@ -54,9 +55,11 @@ class InboundWebhooks:
             raise Unauthenticated(f"webhook rejected: {error}") from None
         event_type = _event_type(body)
         if self._seen(source, signed.message_id):
+            WEBHOOK_EVENTS.labels("duplicate").inc()
             return Receipt(signed.message_id, "duplicate")
         stored = self._store.insert(source, signed.message_id, event_type, body)
         self._mark_seen(source, signed.message_id)  # only after the commit: Redis never runs ahead of MySQL
+        WEBHOOK_EVENTS.labels("accepted" if stored else "duplicate").inc()
         return Receipt(signed.message_id, "accepted" if stored else "duplicate")
 
     def _seen(self, source: str, event_id: str) -> bool:
