@@ -14,6 +14,8 @@ pybreaker 1.4's sharp edges (docs field-notes) and what this module does about e
 - `opened_at` is kept in whole seconds (truncated), so pybreaker may half-open up to a second
   early: the reset timeout is measured from a millisecond timestamp of our own.
 - The stock storage raises from its constructor when Redis is down: construction tolerates it.
+- An instance that notices another replica closed the breaker resets the shared failure count,
+  wiping failures counted meanwhile; adopting a state here keeps the count.
 - A Redis error makes the storage report "closed": with Redis down the breaker fails open. Each
   Redis command on a dead server costs its timeout (about 3 s with redis-py 8's default retries,
   measured), so after an error this process skips Redis for `redis_retry_seconds` and lets calls
@@ -25,7 +27,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pybreaker
@@ -77,11 +81,30 @@ class _UpstreamFailure(Exception):
     """What the trivial call raises to report a failure through pybreaker."""
 
 
-class _TolerantRedisStorage(pybreaker.CircuitRedisStorage):
+class _SharedStorage(pybreaker.CircuitRedisStorage):
+    """pybreaker's Redis storage, tolerant of Redis being down at start-up, and able to keep the
+    failure count while this instance adopts a state another replica set (pybreaker resets the
+    shared count whenever an instance notices "closed", wiping failures other replicas counted)."""
+
+    def __init__(self, client: redis.Redis, namespace: str) -> None:
+        self._noticing = threading.local()
+        super().__init__(pybreaker.STATE_CLOSED, client, namespace=namespace)
+
     def _initialize_redis_state(self, state: str) -> None:
-        # The stock storage raises here when Redis is down, failing the service at start-up.
-        with contextlib.suppress(RedisError):
+        with contextlib.suppress(RedisError):  # the stock storage raises here when Redis is down
             super()._initialize_redis_state(state)
+
+    @contextlib.contextmanager
+    def noticing(self) -> Iterator[None]:
+        self._noticing.active = True
+        try:
+            yield
+        finally:
+            self._noticing.active = False
+
+    def reset_counter(self) -> None:
+        if not getattr(self._noticing, "active", False):
+            super().reset_counter()
 
 
 class _MetricsListener(pybreaker.CircuitBreakerListener):
@@ -131,11 +154,11 @@ class UpstreamBreaker:
         self._release_script = client.register_script(_RELEASE)
         self._redis_down_until = 0.0
         self._synced_state = pybreaker.STATE_CLOSED
-        storage = _TolerantRedisStorage(pybreaker.STATE_CLOSED, client, namespace=prefix)
+        self._storage = _SharedStorage(client, prefix)
         self._breaker = pybreaker.CircuitBreaker(
             fail_max=settings.fail_max,
             reset_timeout=settings.reset_timeout_seconds,
-            state_storage=storage,
+            state_storage=self._storage,
             name=upstream,
             listeners=[_MetricsListener(upstream)],
         )
@@ -186,6 +209,7 @@ class UpstreamBreaker:
         try:
             if permit.probe_token is None and self._breaker.current_state != pybreaker.STATE_CLOSED:
                 return  # a late answer after another caller opened it: only the probe may close it
+            self._adopt_shared_state()
             with contextlib.suppress(pybreaker.CircuitBreakerError):
                 self._breaker.call(_noop)
             if permit.probe_token is not None:
@@ -201,6 +225,7 @@ class UpstreamBreaker:
         try:
             if permit.probe_token is None and self._breaker.current_state != pybreaker.STATE_CLOSED:
                 return  # already open (or probing): one failure more changes nothing
+            self._adopt_shared_state()
             try:
                 self._breaker.call(_fail)
             except pybreaker.CircuitBreakerError:
@@ -231,9 +256,14 @@ class UpstreamBreaker:
             return None
         state = raw.decode() if isinstance(raw, bytes) else pybreaker.STATE_CLOSED
         if state != self._synced_state:
-            # Reading `state` makes this pybreaker instance adopt a change made by another replica.
-            state = self._synced_state = self._breaker.state.name
+            state = self._adopt_shared_state()
         return state
+
+    def _adopt_shared_state(self) -> str:
+        """Reading `state` makes this pybreaker instance adopt a change another replica made."""
+        with self._storage.noticing():
+            self._synced_state = self._breaker.state.name
+        return self._synced_state
 
     def _seconds_until_probe(self) -> float:
         try:

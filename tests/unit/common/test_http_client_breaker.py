@@ -240,3 +240,43 @@ def test_the_reset_timeout_is_kept_to_the_millisecond(redis_client) -> None:
         assert outcome(client) == "open"
         time.sleep(0.02)
     assert upstream.hits == 1
+
+
+def test_pybreaker_wipes_the_shared_count_when_an_instance_notices_a_close(redis_client) -> None:
+    """Measured: replica B, which last saw "open", resets the count the moment it notices "closed"."""
+
+    def storage() -> pybreaker.CircuitRedisStorage:
+        return pybreaker.CircuitRedisStorage(pybreaker.STATE_CLOSED, redis_client, namespace="raw-notice")
+
+    a, b, c = (pybreaker.CircuitBreaker(fail_max=3, state_storage=storage()) for _ in range(3))
+    a.open()
+    assert b.state.name == pybreaker.STATE_OPEN  # b has seen it open
+    a.close()
+    for _ in range(2):
+        with pytest.raises(RuntimeError):
+            c.call(_raise_runtime_error)
+    assert c.fail_counter == 2
+    assert b.state.name == pybreaker.STATE_CLOSED  # b notices the close...
+    assert c.fail_counter == 0  # ...and the two failures c counted are gone
+
+
+def test_noticing_a_close_keeps_the_failures_other_replicas_counted(redis_client) -> None:
+    upstream = Upstream(status=503)
+    a, b, c = (replica(redis_client, upstream, fail_max=3, reset=0.3) for _ in range(3))
+    outcome(a), outcome(a), outcome(a)
+    assert outcome(b) == "open"  # b has seen it open
+    upstream.status = 200
+    time.sleep(0.35)
+    assert outcome(a) == "200" and a.breaker.state == "closed"  # a's probe closed it
+    upstream.status = 503
+    outcome(c), outcome(c)
+    assert c.breaker.failure_count == 2
+    upstream.status = 200
+    b.breaker.acquire()  # b notices the close
+    assert c.breaker.failure_count == 2
+    upstream.status = 503
+    assert outcome(b) == "failed" and b.breaker.state == "open"  # the third failure opens it
+
+
+def _raise_runtime_error() -> None:
+    raise RuntimeError("upstream down")
