@@ -130,7 +130,8 @@ class ResilientClient:
         **options: Any,
     ) -> httpx.Response:
         """options go to httpx.Client.build_request (params, headers, data, json, content...)."""
-        deadline = deadline or Deadline.after(self._deadline_seconds)
+        own = Deadline.after(self._deadline_seconds)  # a caller's deadline can shorten it, never extend it
+        deadline = own if deadline is None else Deadline(min(deadline.at, own.at))
         may_retry = idempotent if idempotent is not None else method.upper() in IDEMPOTENT_METHODS
         auth = options.pop("auth", httpx.USE_CLIENT_DEFAULT)
         number = 0

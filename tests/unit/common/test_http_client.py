@@ -187,3 +187,14 @@ def test_retry_after_dates_and_junk() -> None:
     assert 28 <= (parse_retry_after(date, now) or 0) <= 31
     assert parse_retry_after("7") == 7.0
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+def test_a_caller_deadline_shortens_the_clients_own_but_never_extends_it() -> None:
+    upstream = Upstream(status(503))
+    policy = RetryPolicy(max_attempts=10, base_delay_seconds=0.2, max_delay_seconds=0.2)
+    http = httpx.Client(transport=httpx.MockTransport(upstream))
+    client = ResilientClient("test_upstream", http, policy=policy, deadline_seconds=0.5)
+    started = time.monotonic()
+    with pytest.raises(Unavailable, match="deadline leaves no time"):
+        client.get("http://up.test/x", deadline=Deadline.after(60))
+    assert time.monotonic() - started < 0.6
