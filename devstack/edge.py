@@ -539,7 +539,22 @@ def _local_reply_config() -> dict[str, Any]:
         },
         {"filter": unverified_403, "status_code": 401, "body_format_override": body(16)},
     ]
-    return {"mappers": [*rejected_token, grpc_caller, *mappers], "body_format": body(2)}
+    # RBAC's own text ("RBAC: access denied") does not say what is missing; the route knows.
+    scope_message = "this route needs a token with the %METADATA(ROUTE:farmlokal.edge:admin_scope)% scope"
+    missing_scope = [
+        {
+            "filter": {"and_filter": {"filters": [grpc_request, _status_filter(403)]}},
+            "body_format_override": {"text_format_source": {"inline_string": scope_message}},
+        },
+        {
+            "filter": _status_filter(403),
+            "body_format_override": {
+                "json_format": {"code": 7, "message": scope_message},
+                "content_type": "application/json",
+            },
+        },
+    ]
+    return {"mappers": [*rejected_token, *missing_scope, grpc_caller, *mappers], "body_format": body(2)}
 
 
 def _status_filter(status: int) -> dict[str, Any]:

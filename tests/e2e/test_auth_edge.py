@@ -71,8 +71,10 @@ def _assert_status_json(response: httpx.Response, status: int, code: int) -> dic
 
 @pytest.mark.parametrize(("method", "path"), [("GET", SUPPLIER_STATUS), ("GET", SUBSCRIPTIONS)])
 def test_admin_route_without_a_token_is_401(http: httpx.Client, method: str, path: str) -> None:
-    body = _assert_status_json(http.request(method, path), 401, 16)
+    response = http.request(method, path)
+    body = _assert_status_json(response, 401, 16)
     assert "missing" in body["message"].lower()
+    assert response.headers["www-authenticate"].startswith("Bearer ")  # RFC 6750 §3
 
 
 def test_write_admin_route_without_a_token_is_401_before_reaching_the_service(http: httpx.Client) -> None:
@@ -106,9 +108,11 @@ def test_admin_route_with_a_bad_token_is_401(http: httpx.Client, sandbox, make_t
 def test_valid_token_without_the_routes_scope_is_403(http: httpx.Client, sandbox) -> None:
     webhooks_only = sandbox.token(scope="webhooks:admin", audience=API_AUDIENCE)
     catalog_only = sandbox.token(scope="catalog:admin", audience=API_AUDIENCE)
-    _assert_status_json(http.get(SUPPLIER_STATUS, headers=_bearer(webhooks_only)), 403, 7)
+    body = _assert_status_json(http.get(SUPPLIER_STATUS, headers=_bearer(webhooks_only)), 403, 7)
+    assert body["message"] == "this route needs a token with the catalog:admin scope"
     _assert_status_json(http.post("/v1/supplier/sync", json={}, headers=_bearer(webhooks_only)), 403, 7)
-    _assert_status_json(http.get(SUBSCRIPTIONS, headers=_bearer(catalog_only)), 403, 7)
+    body = _assert_status_json(http.get(SUBSCRIPTIONS, headers=_bearer(catalog_only)), 403, 7)
+    assert body["message"] == "this route needs a token with the webhooks:admin scope"
     _assert_status_json(http.get(f"{SUBSCRIPTIONS}/1", headers=_bearer(catalog_only)), 403, 7)
 
 
@@ -158,6 +162,7 @@ def test_native_grpc_admin_calls_are_checked_too(edge, sandbox) -> None:
             supplier.GetSupplierStatus(catalog_pb2.GetSupplierStatusRequest(), timeout=5)
     assert missing.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert forbidden.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert forbidden.value.details() == "this route needs a token with the webhooks:admin scope"
     assert supplier_missing.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert isinstance(answer, webhook_pb2.ListSubscriptionsResponse)
 
