@@ -22,9 +22,12 @@ PRICE_PROBE_CAP = 10_000
 POSTING_COST = 0.2
 POSTING_COST_RETESTED = {"created_at": 0.3, "price": 0.3, "name": 0.8}
 LOOKUP_COST = 1.0
-# A scan that the estimate says is cheap gets this many times its estimate (at least MIN_WINDOW rows)
-# before it gives up for the postings plan: estimates assume independent terms, and two terms that
-# rarely meet would otherwise make the scan walk the whole index.
+# The scan's estimate assumes the terms are independent of each other, of the filters and of the
+# sort order; correlation makes it walk much further (a word of product names sorted by name). So it
+# must win by this factor, and it runs in a window of this many times its estimate (at least
+# MIN_WINDOW rows, at most the postings plan's cost) before giving up for the postings plan: the
+# total is then at most about twice the postings plan.
+SCAN_RISK = 2.0
 WINDOW_FACTOR = 4
 MIN_WINDOW = 2000
 
@@ -113,8 +116,9 @@ def choose_search(
             cost = s.df * POSTING_COST_RETESTED[sort] + tests * LOOKUP_COST
         if cost < best_cost:
             best, best_cost = s, cost
-    if scan_rows * LOOKUP_COST <= best_cost:
-        return Plan.SCAN, best, int(max(MIN_WINDOW, WINDOW_FACTOR * scan_rows))
+    if scan_rows * LOOKUP_COST * SCAN_RISK <= best_cost:
+        window = max(MIN_WINDOW, min(WINDOW_FACTOR * scan_rows, best_cost / LOOKUP_COST))
+        return Plan.SCAN, best, int(window)
     return Plan.POSTINGS, best, None
 
 

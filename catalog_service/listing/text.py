@@ -57,11 +57,7 @@ def index_words(*texts: str) -> set[str]:
     Whitespace always separates words, so the words of a text are the union of the words of its
     whitespace-separated chunks; chunks repeat a lot in a catalog, hence the cache.
     """
-    found: set[str] = set()
-    for text in texts:
-        for chunk in text.split():
-            found |= _chunk_index_words(chunk)
-    return found
+    return set().union(*map(_chunk_index_words, " ".join(texts).split()))
 
 
 def search_text(words_: set[str]) -> str:
