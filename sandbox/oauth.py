@@ -20,6 +20,12 @@ admin routes (`devstack.edge.EdgeConfig` checks issuer and audience against thes
   `POST /_sandbox/oauth/reset`, `GET /_sandbox/oauth/counters`.
 
 Logs name the client and the outcome, never a secret or a token.
+
+An admin call through the dev edge:
+
+    TOKEN=$(curl -s -u farmlokal-admin:dev-admin-secret -d grant_type=client_credentials \
+      http://127.0.0.1:18090/oauth/token | python -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+    curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/v1/webhooks/subscriptions
 """
 
 from __future__ import annotations
