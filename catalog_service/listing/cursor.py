@@ -50,7 +50,9 @@ class CursorCodec:
         return hmac.new(self._secret, message, hashlib.sha256).digest()[:_MAC_BYTES]
 
     def encode(self, binding: str, keyset: Keyset) -> str:
-        payload = json.dumps([_VERSION, keyset.value, keyset.id], separators=(",", ":")).encode("utf-8")
+        payload = json.dumps(
+            [_VERSION, keyset.value, keyset.id], separators=(",", ":"), ensure_ascii=False
+        ).encode("utf-8")
         return f"{_b64encode(payload)}.{_b64encode(self._mac(binding, payload))}"
 
     def decode(self, token: str, binding: str) -> Keyset:

@@ -101,3 +101,12 @@ def test_a_signed_payload_of_the_wrong_shape_is_still_invalid() -> None:
 def test_an_empty_secret_is_refused() -> None:
     with pytest.raises(ValueError):
         CursorCodec(b"")
+
+
+def test_a_cursor_after_the_longest_name_fits() -> None:
+    params = {"sort": "name"}
+    longest = "🥭" * 200  # 200 characters of 4 UTF-8 bytes each, the column's maximum
+    query = parse_list_request(
+        pb.ListProductsRequest(**params, cursor=cursor_for(params, Keyset(longest, 9))), CODEC
+    )
+    assert query.after == Keyset(longest, 9)
