@@ -101,28 +101,33 @@ class ResponseCache:
                 self._redis.set(lock_key, token, nx=True, px=int(self._settings.lock_ttl_seconds * 1000))
             )
             if not leader:
-                waited = self._wait_for(key)
+                waited = self._wait_for(key, lock_key)
                 if waited is not None:
                     CACHE_EVENTS.labels(self._settings.namespace, "shared").inc()
                     return waited
                 CACHE_EVENTS.labels(self._settings.namespace, "wait_timeout").inc()
-            value = compute()
-            self._redis.set(key, value, ex=self._settings.ttl_seconds)
-            if leader:
-                self._release(keys=[lock_key], args=[token])
+            try:
+                value = compute()
+                self._redis.set(key, value, ex=self._settings.ttl_seconds)
+            finally:
+                if leader:  # also when compute failed: waiters stop waiting and try themselves
+                    self._release(keys=[lock_key], args=[token])
             return value
         except redis.RedisError as error:
             self._mark_redis_down(error)
             return self._compute_degraded(compute)
 
-    def _wait_for(self, key: str) -> bytes | None:
+    def _wait_for(self, key: str, lock_key: str) -> bytes | None:
+        """The leader's result; None after the bounded wait or as soon as the leader gave up."""
         deadline = time.monotonic() + self._settings.wait_seconds
         delay = 0.005
         while time.monotonic() < deadline:
             time.sleep(delay)
-            value = self._redis.get(key)
+            value, lock = self._redis.mget(key, lock_key)
             if isinstance(value, bytes):
                 return value
+            if lock is None:
+                return None  # the leader released without a result (it failed, or its entry expired)
             delay = min(delay * 1.5, 0.05)
         return None
 

@@ -22,7 +22,9 @@ class ServiceSettings(BaseSettings):
     metrics_port: int = 0
     workers: int = 1
     thread_pool_size: int = 32
-    max_concurrent_rpcs: int = 256
+    # Beyond this many in-flight RPCs grpc answers RESOURCE_EXHAUSTED (a 429 at the edge), so it is
+    # set high: overload should queue in the thread pool, and the rate limiter decides on 429s.
+    max_concurrent_rpcs: int = 2048
     grace_seconds: float = 10.0
     log_level: str = "INFO"
 

@@ -104,3 +104,28 @@ def test_recovers_by_itself_when_redis_returns(redis_server, redis_client: redis
     time.sleep(0.15)
     assert cache.get_or_compute("q", query) == b"page-3"
     assert cache.get_or_compute("q", query) == b"page-3"  # cached again
+
+
+def test_waiters_stop_waiting_as_soon_as_a_failing_leader_gives_up(redis_client: redis.Redis) -> None:
+    leader_cache = ResponseCache(redis_client, CacheSettings("t", wait_seconds=5))
+    follower_cache = ResponseCache(redis_client, CacheSettings("t", wait_seconds=5))
+    started = threading.Event()
+
+    def failing() -> bytes:
+        started.set()
+        time.sleep(0.2)
+        raise RuntimeError("database error")
+
+    def leader() -> None:
+        try:
+            leader_cache.get_or_compute("q", failing)
+        except RuntimeError:
+            pass
+
+    thread = threading.Thread(target=leader)
+    thread.start()
+    started.wait(2)
+    began = time.monotonic()
+    assert follower_cache.get_or_compute("q", lambda: b"second try") == b"second try"
+    assert time.monotonic() - began < 1.5  # not the 5 s wait
+    thread.join()
