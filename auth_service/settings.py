@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
 from farmlokal_common.settings import DEV_SANDBOX_PORT, ServiceSettings, dev_database_url
@@ -24,3 +25,12 @@ class AuthSettings(ServiceSettings):
     refresh_lock_ttl_seconds: float = 15.0
     refresh_lock_wait_seconds: float = 10.0
     provider_deadline_seconds: float = 8.0
+
+    @model_validator(mode="after")
+    def _one_fetch_per_lock(self) -> AuthSettings:
+        # A fetch that outlives the refresh lock lets a second replica call the provider too.
+        if self.provider_deadline_seconds >= self.refresh_lock_ttl_seconds:
+            raise ValueError(
+                "AUTH_PROVIDER_DEADLINE_SECONDS must be shorter than AUTH_REFRESH_LOCK_TTL_SECONDS"
+            )
+        return self

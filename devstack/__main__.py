@@ -93,6 +93,8 @@ def _edge_config(cfg: stack.StackConfig, args: argparse.Namespace, env: dict[str
         auth_address=args.auth,
         descriptor_path=Path(args.descriptor_path or descriptor),
         listen_host=args.listen_host,
+        admin_host=args.admin_host,
+        jwks_address=args.jwks,
     )
     print(edge.write_edge_config(config, out / "envoy.yaml"))
 
@@ -219,6 +221,12 @@ def _parser() -> argparse.ArgumentParser:
     edge_config.add_argument("--listen-host", default="0.0.0.0")
     edge_config.add_argument("--listen-port", type=int, default=8080)
     edge_config.add_argument("--admin-port", type=int, default=9901)
+    edge_config.add_argument(
+        "--admin-host",
+        default="0.0.0.0",
+        help="inside compose Prometheus scrapes it; the port is not published",
+    )
+    edge_config.add_argument("--jwks", default="sandbox:18090", help="host:port serving the provider's JWKS")
     edge_config.add_argument("--catalog", default="catalog:50051")
     edge_config.add_argument("--webhook", default="webhook:50052")
     edge_config.add_argument("--auth", default="auth:50053")

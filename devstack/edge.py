@@ -124,6 +124,8 @@ class EdgeConfig:
     descriptor_path: Path
     cors_allowed_origins: tuple[str, ...] = ("http://localhost:3000",)
     listen_host: str = "127.0.0.1"
+    # Envoy's admin (metrics at /stats/prometheus); never published on the public edge.
+    admin_host: str = "127.0.0.1"
     # The OAuth2 provider whose JWTs the admin routes accept (defaults: the dev stack's sandbox).
     jwt_issuer: str = "https://sandbox.farmlokal.test/"
     jwt_audiences: tuple[str, ...] = ("https://api.farmlokal.test",)
@@ -141,7 +143,7 @@ class EdgeConfig:
 def render_edge_config(cfg: EdgeConfig) -> str:
     """Envoy bootstrap as YAML (emitted in JSON syntax, which is YAML too)."""
     bootstrap = {
-        "admin": {"address": _socket_address("127.0.0.1", cfg.admin_port)},
+        "admin": {"address": _socket_address(cfg.admin_host, cfg.admin_port)},
         "static_resources": {
             "listeners": [_listener(cfg)],
             "clusters": [

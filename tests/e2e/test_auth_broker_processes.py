@@ -198,7 +198,12 @@ def test_lock_holder_killed_mid_refresh_delays_the_next_refresh_by_at_most_the_l
 ) -> None:
     ttl = 2.0
     cluster = start_cluster(
-        2, {"AUTH_REFRESH_LOCK_TTL_SECONDS": str(ttl), "AUTH_REFRESH_LOCK_WAIT_SECONDS": "15"}
+        2,
+        {
+            "AUTH_REFRESH_LOCK_TTL_SECONDS": str(ttl),
+            "AUTH_REFRESH_LOCK_WAIT_SECONDS": "15",
+            "AUTH_PROVIDER_DEADLINE_SECONDS": "1.9",
+        },
     )
     cluster.sandbox.control("latency", seconds=1.5)  # below the 2 s per-attempt read timeout
     fired = time.monotonic()
