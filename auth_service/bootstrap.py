@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import grpc
 import httpx
 from farmlokal.auth.v1 import auth_pb2 as pb
@@ -12,6 +14,7 @@ from auth_service.fetch_log import FetchLog
 from auth_service.provider import ClientCredentials, TokenProvider
 from auth_service.servicers import TokenBrokerServicer, TokenInfoServicer
 from auth_service.settings import AuthSettings
+from farmlokal_common.circuit_breaker import BreakerSettings, UpstreamBreaker, breaker_redis
 from farmlokal_common.db import make_engine, ping
 from farmlokal_common.interceptors.rate_limiting import RateLimitInterceptor
 from farmlokal_common.rate_limit import RateLimiter, parse_limits
@@ -32,8 +35,13 @@ def build_app(settings: AuthSettings) -> ServiceApp:
     credentials = ClientCredentials(
         settings.token_url, settings.client_id, settings.client_secret, settings.client_auth_method
     )
+    breaker = UpstreamBreaker(
+        f"oauth_provider@{urlsplit(settings.token_url).netloc}",  # one breaker per provider endpoint
+        breaker_redis(settings.redis_url, settings.redis_socket_timeout_seconds),
+        BreakerSettings(settings.provider_breaker_fail_max, settings.provider_breaker_reset_seconds),
+    )
     provider = TokenProvider(
-        http, credentials, RetryPolicy(), deadline_seconds=settings.provider_deadline_seconds
+        http, credentials, RetryPolicy(), deadline_seconds=settings.provider_deadline_seconds, breaker=breaker
     )
     broker = TokenBroker(
         redis,

@@ -25,6 +25,9 @@ class AuthSettings(ServiceSettings):
     refresh_lock_ttl_seconds: float = 15.0
     refresh_lock_wait_seconds: float = 10.0
     provider_deadline_seconds: float = 8.0
+    # The breaker in front of the token endpoint (state shared by every replica through Redis).
+    provider_breaker_fail_max: int = 5
+    provider_breaker_reset_seconds: float = 30.0
 
     @model_validator(mode="after")
     def _one_fetch_per_lock(self) -> AuthSettings:

@@ -130,6 +130,8 @@ def edge(
         **services.peer_env(plans),
         "AUTH_TOKEN_URL": sandbox.token_url,
         "CATALOG_OAUTH_HEALTH_URL": f"{sandbox.url}/healthz",
+        "CATALOG_SUPPLIER_BASE_URL": sandbox.url,
+        "CATALOG_SUPPLIER_HEALTH_URL": f"{sandbox.url}/healthz",
     }
     started: dict[str, processes.ManagedProcess] = {}
     envoy: processes.ManagedProcess | None = None

@@ -264,7 +264,9 @@ def test_invalid_client_is_a_clear_failed_precondition_after_one_provider_call(s
             rest = http.get(f"http://127.0.0.1:{listen}/v1/auth/token-info")
     finally:
         envoy.stop()
-    assert {e.code() for e in errors} == {grpc.StatusCode.FAILED_PRECONDITION}
+    assert {e.code() for e in errors} == {grpc.StatusCode.FAILED_PRECONDITION}, [
+        (e.code(), e.details()) for e in errors
+    ]
     assert all("invalid_client" in e.details() for e in errors)
     assert all(secret not in e.details() for e in errors)
     assert rest.status_code == 400
