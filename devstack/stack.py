@@ -59,7 +59,7 @@ class StackConfig:
 
     run_dir: Path
     ports: dict[str, tuple[PortSetting, ...]] = field(default_factory=dict)
-    mariadb_buffer_pool: str = "1G"
+    mariadb_buffer_pool: str = "2G"
     health_timeout: float = 120.0
 
     @classmethod
@@ -91,7 +91,7 @@ class StackConfig:
         return cls(
             run_dir=ROOT / (env.get("FARMLOKAL_RUN_DIR") or ".run"),
             ports=ports,
-            mariadb_buffer_pool=env.get("FARMLOKAL_MARIADB_BUFFER_POOL") or "1G",
+            mariadb_buffer_pool=env.get("FARMLOKAL_MARIADB_BUFFER_POOL") or "2G",
             health_timeout=float(env.get("FARMLOKAL_UP_TIMEOUT") or 120),
         )
 
