@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
 import time
@@ -9,29 +10,32 @@ from dataclasses import dataclass
 
 import redis
 
-from farmlokal_common.metrics import RATE_LIMIT_FAIL_OPEN
+from farmlokal_common.errors import RateLimited
+from farmlokal_common.metrics import RATE_LIMIT_FAIL_OPEN, RATE_LIMIT_REJECTIONS
 
 log = logging.getLogger("farmlokal.rate_limit")
 
 # GCRA (generic cell rate algorithm): one key per client and route holding the theoretical arrival
 # time (TAT). Redis TIME is the clock, so replicas with skewed clocks agree.
-# Returns {allowed, remaining, retry_after_ms, reset_ms}.
-_GCRA = """
-local emission = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local window = emission * burst
-local new_tat = tat + emission
-local allow_at = new_tat - window
-if allow_at > now then
-  return {0, 0, allow_at - now, tat - now}
+# Returns {allowed, remaining, retry_after_ms, reset_ms}. Other scripts (the response cache) include
+# this function to answer a rate-limit check and their own lookup in one round trip.
+GCRA_FUNCTION = """
+local function gcra(key, emission, burst)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  local window = emission * burst
+  local new_tat = tat + emission
+  local allow_at = new_tat - window
+  if allow_at > now then
+    return {0, 0, allow_at - now, tat - now}
+  end
+  redis.call('SET', key, new_tat, 'PX', math.ceil(window))
+  return {1, math.floor((window - (new_tat - now)) / emission), 0, new_tat - now}
 end
-redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(window))
-return {1, math.floor((window - (new_tat - now)) / emission), 0, new_tat - now}
 """
+_GCRA = GCRA_FUNCTION + "return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))"
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,17 @@ class Decision:
     remaining: int
     reset_seconds: int
     retry_after_seconds: int
+
+    @classmethod
+    def from_script(cls, limit: Limit, reply: list[object]) -> Decision:
+        allowed, remaining, retry_ms, reset_ms = (float(str(v)) for v in reply[:4])
+        return cls(
+            allowed=bool(allowed),
+            limit=limit.requests,
+            remaining=int(remaining),
+            reset_seconds=math.ceil(reset_ms / 1000),
+            retry_after_seconds=max(1, math.ceil(retry_ms / 1000)) if not allowed else 0,
+        )
 
     def headers(self) -> dict[str, str]:
         return {
@@ -101,25 +116,83 @@ class RateLimiter:
         limit = self.limit_for(route)
         if limit is None:
             return None
-        key = f"{self._prefix}:{route}:{client_key}"
         try:
-            allowed, remaining, retry_ms, reset_ms = self._script(
-                keys=[key], args=[limit.emission_ms, limit.requests]
-            )
+            reply = self._script(keys=[self.key(route, client_key)], args=[limit.emission_ms, limit.requests])
         except redis.RedisError as error:
-            self._fail_open(error)
+            self.fail_open(error)
             return None
-        return Decision(
-            allowed=bool(allowed),
-            limit=limit.requests,
-            remaining=int(remaining),
-            reset_seconds=math.ceil(float(reset_ms) / 1000),
-            retry_after_seconds=max(1, math.ceil(float(retry_ms) / 1000)) if not allowed else 0,
-        )
+        return Decision.from_script(limit, reply)
 
-    def _fail_open(self, error: redis.RedisError) -> None:
+    def key(self, route: str, client_key: str) -> str:
+        return f"{self._prefix}:{route}:{client_key}"
+
+    def fail_open(self, error: redis.RedisError) -> None:
         RATE_LIMIT_FAIL_OPEN.inc()
         now = time.monotonic()
         if now - self._last_logged >= self._log_interval:
             self._last_logged = now
             log.warning("rate limiter failing open: redis unreachable", extra={"error": type(error).__name__})
+
+
+@dataclass
+class DeferredCheck:
+    """A rate-limit check handed from the interceptor to the response cache, which answers it in the
+    same Redis round trip as its lookup; `decision` is set once it has been answered."""
+
+    limiter: RateLimiter
+    route: str
+    client_key: str
+    limit: Limit
+    decision: Decision | None = None
+    done: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.limiter.key(self.route, self.client_key)
+
+    def answer(self, reply: list[object] | None, error: redis.RedisError | None = None) -> Decision | None:
+        """Records the script's reply (None with the Redis error: fail open)."""
+        self.done = True
+        if reply is None:
+            if error is not None:
+                self.limiter.fail_open(error)
+            return None
+        self.decision = Decision.from_script(self.limit, reply)
+        return self.decision
+
+    def check_now(self) -> Decision | None:
+        """The standalone check, for paths that do not reach the cache lookup."""
+        self.done = True
+        self.decision = self.limiter.check(self.route, self.client_key)
+        return self.decision
+
+
+def enforce(decision: Decision | None, route: str) -> None:
+    """Raises RateLimited (counted) when the decision rejects the request."""
+    if decision is None or decision.allowed:
+        return
+    RATE_LIMIT_REJECTIONS.labels(route).inc()
+    raise RateLimited(
+        f"rate limit of {decision.limit} requests exceeded for {route}; "
+        f"retry after {decision.retry_after_seconds} s",
+        decision.retry_after_seconds,
+    )
+
+
+_deferred: contextvars.ContextVar[DeferredCheck | None] = contextvars.ContextVar(
+    "deferred_check", default=None
+)
+
+
+def defer(check: DeferredCheck) -> contextvars.Token[DeferredCheck | None]:
+    return _deferred.set(check)
+
+
+def undefer(token: contextvars.Token[DeferredCheck | None]) -> None:
+    _deferred.reset(token)
+
+
+def take_deferred() -> DeferredCheck | None:
+    """The current call's deferred check, if it has not been answered yet."""
+    check = _deferred.get()
+    return check if check is not None and not check.done else None

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 
 import redis
 
+from farmlokal_common import rate_limit
 from farmlokal_common.errors import Unavailable
 from farmlokal_common.metrics import CACHE_EVENTS
+from farmlokal_common.rate_limit import GCRA_FUNCTION
 from farmlokal_common.single_flight import SingleFlight
 
 log = logging.getLogger("farmlokal.cache")
@@ -30,6 +32,19 @@ _LOOKUP = """
 local generation = redis.call('GET', KEYS[1]) or '0'
 return {generation, redis.call('GET', ARGV[1] .. generation .. ':' .. ARGV[2])}
 """
+# The same lookup preceded by the call's rate-limit check (KEYS[2]): one round trip for both.
+# A rejected request does no lookup. Reply: {allowed, remaining, retry_ms, reset_ms, generation, value}.
+_GATED_LOOKUP = (
+    GCRA_FUNCTION
+    + """
+local gate = gcra(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
+if gate[1] == 0 then return gate end
+local generation = redis.call('GET', KEYS[1]) or '0'
+gate[5] = generation
+gate[6] = redis.call('GET', ARGV[1] .. generation .. ':' .. ARGV[2])
+return gate
+"""
+)
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -53,6 +68,7 @@ class ResponseCache:
         self._redis = client
         self._settings = settings
         self._lookup = client.register_script(_LOOKUP)
+        self._gated_lookup = client.register_script(_GATED_LOOKUP)
         self._release = client.register_script(_RELEASE)
         self._flight: SingleFlight[bytes] = SingleFlight()
         self._degraded = threading.BoundedSemaphore(settings.degraded_concurrency)
@@ -60,14 +76,19 @@ class ResponseCache:
         self.generation_key = f"{settings.namespace}:generation"
 
     def get_or_compute(self, canonical_query: str, compute: Callable[[], bytes]) -> bytes:
-        if not self._settings.enabled:
-            return compute()
+        """The cached value, or compute() once per key; the call's deferred rate-limit check (if
+        the interceptor left one) is answered first, in the same Redis round trip as the lookup."""
+        gate = rate_limit.take_deferred()
+        if not self._settings.enabled or time.monotonic() < self._redis_down_until:
+            if gate is not None:
+                rate_limit.enforce(gate.check_now(), gate.route)
+            return compute() if not self._settings.enabled else self._compute_degraded(compute)
         digest = hashlib.sha256(canonical_query.encode()).hexdigest()[:32]
-        if time.monotonic() < self._redis_down_until:
-            return self._compute_degraded(compute)
         try:
-            generation, cached = self._get(digest)
+            generation, cached = self._get(digest, gate)
         except redis.RedisError as error:
+            if gate is not None and not gate.done:
+                gate.answer(None, error)
             self._mark_redis_down(error)
             return self._compute_degraded(compute)
         if cached is not None:
@@ -86,8 +107,18 @@ class ResponseCache:
                 "cache generation not bumped: redis unreachable", extra={"error": type(error).__name__}
             )
 
-    def _get(self, digest: str) -> tuple[str, bytes | None]:
-        result = self._lookup(keys=[self.generation_key], args=[f"{self._settings.namespace}:resp:", digest])
+    def _get(self, digest: str, gate: rate_limit.DeferredCheck | None) -> tuple[str, bytes | None]:
+        prefix = f"{self._settings.namespace}:resp:"
+        if gate is None:
+            result = self._lookup(keys=[self.generation_key], args=[prefix, digest])
+        else:
+            reply = self._gated_lookup(
+                keys=[self.generation_key, gate.key],
+                args=[prefix, digest, gate.limit.emission_ms, gate.limit.requests],
+            )
+            rate_limit.enforce(gate.answer(reply[:4]), gate.route)
+            result = reply[4:]
+        # A nil value ends a Lua array, so a miss comes back one element short.
         generation = result[0].decode()
         return generation, (result[1] if len(result) > 1 and result[1] else None)
 

@@ -1,4 +1,10 @@
-"""Applies the shared rate limiter to every public RPC; headers on every response, 429 with retry-after."""
+"""Applies the shared rate limiter to every public RPC; headers on every response, 429 with retry-after.
+
+Routes answered from the response cache can be `deferred`: their check travels to the cache in a
+context variable and is answered in the same Redis round trip as the cache lookup. A deferred check
+the call never reached (bad input, cache disabled) is made here after the call, so every request is
+counted.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,9 @@ from typing import Any
 
 import grpc
 
-from farmlokal_common import response_headers
-from farmlokal_common.errors import RateLimited
+from farmlokal_common import rate_limit, response_headers
 from farmlokal_common.interceptors import UnaryBehavior, wrap_unary
-from farmlokal_common.metrics import RATE_LIMIT_REJECTIONS
-from farmlokal_common.rate_limit import RateLimiter
+from farmlokal_common.rate_limit import Decision, DeferredCheck, RateLimiter
 
 SUBJECT_HEADER = "x-auth-subject"
 
@@ -28,12 +32,21 @@ def client_key(metadata: tuple[tuple[str, str | bytes], ...] | None, peer: str) 
     return "peer:" + peer.rsplit(":", 1)[0]
 
 
+def _publish(decision: Decision | None) -> None:
+    if decision is not None:
+        for name, value in decision.headers().items():
+            response_headers.add(name, value)
+
+
 class RateLimitInterceptor(grpc.ServerInterceptor):
     """Routes are the RPC names (e.g. ListProducts); only the services named in `public` are limited."""
 
-    def __init__(self, limiter: RateLimiter, public_services: Collection[str]) -> None:
+    def __init__(
+        self, limiter: RateLimiter, public_services: Collection[str], deferred_routes: Collection[str] = ()
+    ) -> None:
         self._limiter = limiter
         self._public = tuple(f"/{name}/" for name in public_services)
+        self._deferred = frozenset(deferred_routes)
 
     def intercept_service(
         self, continuation: Any, handler_call_details: grpc.HandlerCallDetails
@@ -47,18 +60,26 @@ class RateLimitInterceptor(grpc.ServerInterceptor):
 
         def wrap(behavior: UnaryBehavior) -> UnaryBehavior:
             def limited(request: Any, context: grpc.ServicerContext) -> Any:
-                decision = self._limiter.check(route, client_key(metadata, context.peer()))
-                if decision is not None:
-                    for name, value in decision.headers().items():
-                        response_headers.add(name, value)
-                    if not decision.allowed:
-                        RATE_LIMIT_REJECTIONS.labels(route).inc()
-                        raise RateLimited(
-                            f"rate limit of {decision.limit} requests exceeded for {route}; "
-                            f"retry after {decision.retry_after_seconds} s",
-                            decision.retry_after_seconds,
-                        )
-                return behavior(request, context)
+                limit = self._limiter.limit_for(route)
+                if limit is None:
+                    return behavior(request, context)
+                client = client_key(metadata, context.peer())
+                if route not in self._deferred:
+                    decision = self._limiter.check(route, client)
+                    _publish(decision)
+                    rate_limit.enforce(decision, route)
+                    return behavior(request, context)
+                check = DeferredCheck(self._limiter, route, client, limit)
+                token = rate_limit.defer(check)
+                try:
+                    response = behavior(request, context)
+                finally:
+                    rate_limit.undefer(token)
+                    if not check.done:
+                        check.check_now()
+                    _publish(check.decision)
+                rate_limit.enforce(check.decision, route)
+                return response
 
             return limited
 

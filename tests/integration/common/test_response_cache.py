@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -117,10 +118,8 @@ def test_waiters_stop_waiting_as_soon_as_a_failing_leader_gives_up(redis_client:
         raise RuntimeError("database error")
 
     def leader() -> None:
-        try:
+        with contextlib.suppress(RuntimeError):
             leader_cache.get_or_compute("q", failing)
-        except RuntimeError:
-            pass
 
     thread = threading.Thread(target=leader)
     thread.start()

@@ -1,0 +1,119 @@
+"""Rate-limit checks deferred to the response cache: exact counts, headers, no work when rejected."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+import redis
+from farmlokal.catalog.v1 import catalog_pb2 as pb
+
+from farmlokal_common.errors import FieldViolation, InvalidArgument
+from farmlokal_common.interceptors.rate_limiting import RateLimitInterceptor
+from farmlokal_common.rate_limit import Limit, RateLimiter
+from farmlokal_common.response_cache import CacheSettings, ResponseCache
+from farmlokal_common.server import RunningServer, ServiceApp, create_server
+from farmlokal_common.settings import ServiceSettings
+
+SERVICE = "farmlokal.catalog.v1.CatalogService"
+
+
+class Backend:
+    def __init__(self, cache: ResponseCache) -> None:
+        self.cache = cache
+        self.computed = 0
+        self._lock = threading.Lock()
+
+    def list_products(
+        self, request: pb.ListProductsRequest, context: grpc.ServicerContext
+    ) -> pb.ListProductsResponse:
+        if request.limit == "bad":
+            raise InvalidArgument(FieldViolation("limit", "limit must be an integer between 1 and 100"))
+        return pb.ListProductsResponse.FromString(self.cache.get_or_compute(f"q={request.q}", self._compute))
+
+    def _compute(self) -> bytes:
+        with self._lock:
+            self.computed += 1
+        return pb.ListProductsResponse(next_cursor="c", has_more=True).SerializeToString()
+
+
+def serve(
+    redis_client: redis.Redis, requests: int, cache_enabled: bool = True
+) -> tuple[RunningServer, Backend]:
+    backend = Backend(ResponseCache(redis_client, CacheSettings("t", enabled=cache_enabled)))
+    handler = grpc.method_handlers_generic_handler(
+        SERVICE,
+        {
+            "ListProducts": grpc.unary_unary_rpc_method_handler(
+                backend.list_products,
+                pb.ListProductsRequest.FromString,
+                pb.ListProductsResponse.SerializeToString,
+            )
+        },
+    )
+    limiter = RateLimiter(redis_client, {"ListProducts": Limit(requests, 60)})
+    app = ServiceApp(
+        service_names=[SERVICE],
+        register=lambda s: s.add_generic_rpc_handlers((handler,)),
+        interceptors=[RateLimitInterceptor(limiter, [SERVICE], deferred_routes=["ListProducts"])],
+    )
+    return create_server("127.0.0.1:0", app, ServiceSettings()), backend
+
+
+@pytest.fixture
+def channel_for(redis_client) -> Iterator:
+    started: list[tuple[RunningServer, grpc.Channel]] = []
+
+    def make(requests: int, cache_enabled: bool = True) -> tuple[grpc.Channel, Backend]:
+        server, backend = serve(redis_client, requests, cache_enabled)
+        channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+        started.append((server, channel))
+        return channel, backend
+
+    yield make
+    for server, channel in started:
+        channel.close()
+        server.stop(0)
+
+
+def call(channel: grpc.Channel, limit: str = "", q: str = "mango"):
+    method = channel.unary_unary(
+        f"/{SERVICE}/ListProducts",
+        pb.ListProductsRequest.SerializeToString,
+        pb.ListProductsResponse.FromString,
+    )
+    try:
+        _, rpc = method.with_call(pb.ListProductsRequest(q=q, limit=limit), timeout=5)
+        return grpc.StatusCode.OK, dict(rpc.initial_metadata())
+    except grpc.RpcError as error:
+        return error.code(), dict(error.trailing_metadata())
+
+
+@pytest.mark.parametrize("cache_enabled", [True, False])
+def test_limit_plus_k_concurrent_requests_reject_exactly_k(channel_for, cache_enabled: bool) -> None:
+    channel, backend = channel_for(10, cache_enabled)
+    with ThreadPoolExecutor(15) as pool:
+        results = list(pool.map(lambda _: call(channel), range(15)))
+    codes = [code for code, _ in results]
+    assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) == 5
+    for code, headers in results:
+        assert headers["x-ratelimit-limit"] == "10"
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            assert headers["x-ratelimit-remaining"] == "0" and int(headers["retry-after"]) >= 1
+    assert backend.computed == (1 if cache_enabled else 10)  # rejected requests did no work
+
+
+def test_requests_that_fail_validation_are_counted_too(channel_for) -> None:
+    channel, _ = channel_for(3)
+    assert [call(channel, limit="bad")[0] for _ in range(3)] == [grpc.StatusCode.INVALID_ARGUMENT] * 3
+    code, headers = call(channel)
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and headers["x-ratelimit-remaining"] == "0"
+
+
+def test_remaining_counts_down_through_the_gated_lookup(channel_for) -> None:
+    channel, _ = channel_for(5)
+    remaining = [call(channel, q=f"q{n % 2}")[1]["x-ratelimit-remaining"] for n in range(5)]
+    assert remaining == ["4", "3", "2", "1", "0"]
