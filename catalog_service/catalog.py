@@ -8,6 +8,7 @@ from catalog_service import presenters
 from catalog_service.listing.query import ListQuery
 from catalog_service.listing.repository import ProductReader
 from farmlokal_common.errors import NotFound
+from farmlokal_common.prebuilt import Prebuilt
 from farmlokal_common.response_cache import ResponseCache
 
 
@@ -16,10 +17,12 @@ class Catalog:
         self._reader = reader
         self._cache = cache
 
-    def list_products(self, query: ListQuery) -> pb.ListProductsResponse:
-        """Served from the cache when warm; on a miss one caller per query computes (single-flight)."""
-        body = self._cache.get_or_compute("list:" + query.cache_key(), lambda: self._render_page(query))
-        return pb.ListProductsResponse.FromString(body)
+    def list_products(self, query: ListQuery) -> Prebuilt:
+        """A serialized ListProductsResponse, from the cache when warm; on a miss one caller per
+        query computes it (single-flight)."""
+        return Prebuilt(
+            self._cache.get_or_compute("list:" + query.cache_key(), lambda: self._render_page(query))
+        )
 
     def get_product(self, product_id: int) -> pb.Product:
         record = self._reader.get(product_id)
@@ -27,9 +30,9 @@ class Catalog:
             raise NotFound(f"product {product_id} does not exist")
         return presenters.product(record)
 
-    def list_categories(self) -> pb.ListCategoriesResponse:
-        body = self._cache.get_or_compute("categories", self._render_categories)
-        return pb.ListCategoriesResponse.FromString(body)
+    def list_categories(self) -> Prebuilt:
+        """A serialized ListCategoriesResponse, from the cache when warm."""
+        return Prebuilt(self._cache.get_or_compute("categories", self._render_categories))
 
     def _render_categories(self) -> bytes:
         return bytes(presenters.categories(self._reader.categories()).SerializeToString())

@@ -19,6 +19,7 @@ from catalog_service.supplier.sync import SupplierSync
 from catalog_service.writes import ProductWriter, Selector
 from farmlokal_common import response_headers
 from farmlokal_common.errors import FieldViolation, InvalidArgument
+from farmlokal_common.prebuilt import Prebuilt
 
 
 class CatalogServicer(pb_grpc.CatalogServiceServicer):
@@ -28,7 +29,7 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
 
     def ListProducts(
         self, request: pb.ListProductsRequest, context: ServicerContext
-    ) -> pb.ListProductsResponse:
+    ) -> Prebuilt:  # a serialized ListProductsResponse
         return self._catalog.list_products(parse_list_request(request, self._cursors))
 
     def GetProduct(self, request: pb.GetProductRequest, context: ServicerContext) -> pb.Product:
@@ -36,7 +37,7 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
 
     def ListCategories(
         self, request: pb.ListCategoriesRequest, context: ServicerContext
-    ) -> pb.ListCategoriesResponse:
+    ) -> Prebuilt:  # a serialized ListCategoriesResponse
         return self._catalog.list_categories()
 
 

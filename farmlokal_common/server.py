@@ -19,6 +19,7 @@ from prometheus_client import start_http_server
 
 from farmlokal_common.interceptors.error_mapping import ErrorMappingInterceptor
 from farmlokal_common.interceptors.request_logging import RequestLoggingInterceptor
+from farmlokal_common.prebuilt import PrebuiltResponseInterceptor
 from farmlokal_common.settings import ServiceSettings
 
 log = logging.getLogger("farmlokal.server")
@@ -74,7 +75,12 @@ def create_server(address: str, app: ServiceApp, settings: ServiceSettings) -> R
     ]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.thread_pool_size),
-        interceptors=[RequestLoggingInterceptor(), ErrorMappingInterceptor(), *app.interceptors],
+        interceptors=[
+            PrebuiltResponseInterceptor(),
+            RequestLoggingInterceptor(),
+            ErrorMappingInterceptor(),
+            *app.interceptors,
+        ],
         options=options,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )

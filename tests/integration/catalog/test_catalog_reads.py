@@ -75,6 +75,10 @@ def writer(engine: Engine, cache: ResponseCache) -> ProductWriter:
     return writer
 
 
+def listed(catalog: Catalog, q) -> pb.ListProductsResponse:  # type: ignore[no-untyped-def]
+    return pb.ListProductsResponse.FromString(catalog.list_products(q))
+
+
 def query(**params: str):
     return parse_list_request(pb.ListProductsRequest(**params), CURSORS)
 
@@ -87,7 +91,7 @@ def test_two_hundred_concurrent_cold_requests_cause_one_database_query(engine, c
     def request(i: int) -> pb.ListProductsResponse:
         if i < 40:
             barrier.wait()
-        return catalog.list_products(query(q="mango", sort="price", order="asc"))
+        return listed(catalog, query(q="mango", sort="price", order="asc"))
 
     with ThreadPoolExecutor(40) as pool:
         responses = list(pool.map(request, range(200)))
@@ -97,13 +101,13 @@ def test_two_hundred_concurrent_cold_requests_cause_one_database_query(engine, c
 
 def test_a_write_is_visible_to_the_next_listing_read(engine, cache, writer) -> None:
     catalog = Catalog(ProductReader(engine, CURSORS), cache)
-    before = catalog.list_products(query(q="durian"))
+    before = listed(catalog, query(q="durian"))
     assert list(before.products) == []
     writer.upsert([product_fields("p-new", "Musang King Durian", "creamy", "Fruits", "999.00", 3)])
-    after = catalog.list_products(query(q="durian"))
+    after = listed(catalog, query(q="durian"))
     assert [p.name for p in after.products] == ["Musang King Durian"]
     writer.upsert([product_fields("p-new", "Musang King Durian", "creamy", "Fruits", "899.00", 3)])
-    assert catalog.list_products(query(q="durian")).products[0].price == "899.00"
+    assert listed(catalog, query(q="durian")).products[0].price == "899.00"
 
 
 def test_listing_answers_while_redis_is_stopped_and_caches_again_after(
@@ -111,11 +115,11 @@ def test_listing_answers_while_redis_is_stopped_and_caches_again_after(
 ) -> None:
     reader = CountingReader(engine)
     catalog = Catalog(reader, cache)
-    expected = catalog.list_products(query(category="fruits"))
+    expected = listed(catalog, query(category="fruits"))
     redis_server.stop()
     try:
         with ThreadPoolExecutor(8) as pool:
-            during = list(pool.map(lambda _: catalog.list_products(query(category="fruits")), range(16)))
+            during = list(pool.map(lambda _: listed(catalog, query(category="fruits")), range(16)))
         assert all(r == expected for r in during)
     finally:
         redis_server.start()
@@ -123,15 +127,18 @@ def test_listing_answers_while_redis_is_stopped_and_caches_again_after(
 
     time.sleep(0.3)
     calls = reader.list_calls
-    catalog.list_products(query(category="FRUITS"))
-    catalog.list_products(query(category="Fruits"))
+    listed(catalog, query(category="FRUITS"))
+    listed(catalog, query(category="Fruits"))
     assert reader.list_calls - calls <= 1  # cached again once Redis is back
 
 
 def test_get_product_and_categories(engine, cache, writer) -> None:
     catalog = Catalog(ProductReader(engine, CURSORS), cache)
-    first = catalog.list_products(query(sort="price", order="asc")).products[0]
+    first = listed(catalog, query(sort="price", order="asc")).products[0]
     assert catalog.get_product(first.id).name == first.name
     with pytest.raises(NotFound):
         catalog.get_product(10**12)
-    assert [(c.name, c.product_count) for c in catalog.list_categories().categories] == [("Fruits", 30)]
+    assert [
+        (c.name, c.product_count)
+        for c in pb.ListCategoriesResponse.FromString(catalog.list_categories()).categories
+    ] == [("Fruits", 30)]

@@ -136,3 +136,30 @@ def test_graceful_stop_lets_the_in_flight_call_finish(server) -> None:
     running.stop(grace=5)
     worker.join(5)
     assert result["response"].name == "Mango"
+
+
+def test_prebuilt_responses_go_out_as_they_are() -> None:
+    from farmlokal_common.prebuilt import Prebuilt
+
+    wire = pb.Product(id=7, name="Prebuilt").SerializeToString()
+    handler = grpc.method_handlers_generic_handler(
+        SERVICE,
+        {
+            "GetProduct": grpc.unary_unary_rpc_method_handler(
+                lambda request, context: Prebuilt(wire),
+                pb.GetProductRequest.FromString,
+                pb.Product.SerializeToString,
+            )
+        },
+    )
+    running = create_server(
+        "127.0.0.1:0",
+        ServiceApp(service_names=[SERVICE], register=lambda s: s.add_generic_rpc_handlers((handler,))),
+        ServiceSettings(),
+    )
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            response, _ = call(channel, "7")
+        assert (response.id, response.name) == (7, "Prebuilt")
+    finally:
+        running.stop(0)
