@@ -10,6 +10,7 @@ from google.rpc import status_pb2
 from grpc_status import rpc_status
 
 from farmlokal_common import response_headers
+from farmlokal_common.dependency_errors import as_unavailable
 from farmlokal_common.errors import ServiceError, internal_status
 from farmlokal_common.interceptors import UnaryBehavior, wrap_unary
 
@@ -35,7 +36,8 @@ def abort_with(context: grpc.ServicerContext, rpc: status_pb2.Status, *extra: tu
 
 
 class ErrorMappingInterceptor(grpc.ServerInterceptor):
-    """ServiceError → its status and details; anything else → INTERNAL, logged once with its trace."""
+    """ServiceError → its status and details; MySQL or Redis unreachable → UNAVAILABLE naming it, logged
+    without a trace; anything else → INTERNAL, logged once with its trace."""
 
     def intercept_service(
         self, continuation: Any, handler_call_details: grpc.HandlerCallDetails
@@ -49,8 +51,16 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):
                 except Exception as error:
                     if context.code() not in (None, grpc.StatusCode.OK):
                         raise  # context.abort() already chose the status
-                    log.exception("unexpected error", extra={"error_type": type(error).__name__})
-                    abort_with(context, internal_status())
+                    outage = as_unavailable(error)
+                    if outage is None:
+                        log.exception("unexpected error", extra={"error_type": type(error).__name__})
+                        abort_with(context, internal_status())
+                    else:
+                        log.warning(
+                            "dependency unavailable",
+                            extra={"error_type": type(error).__name__, "reason": outage.message},
+                        )
+                        abort_with(context, outage.to_rpc_status())
 
             return guarded
 

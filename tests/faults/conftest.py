@@ -243,4 +243,7 @@ def stack(fault_stack: FaultStack) -> Iterator[FaultStack]:
         proxy.pass_through()
     if not processes.port_in_use(fault_stack.redis.port):
         fault_stack.redis.start()
+    db = fault_stack.mariadb
+    if not processes.port_in_use(db.port):
+        db.process = processes.start_mariadb(db.datadir, db.port, db.process.log_path)
     _wait_until(lambda: _answers(fault_stack.edge), 30, "the catalog answering again after the test")
