@@ -15,11 +15,11 @@ from auth_service.provider import ClientCredentials, TokenProvider
 from auth_service.servicers import TokenBrokerServicer, TokenInfoServicer
 from auth_service.settings import AuthSettings
 from farmlokal_common.circuit_breaker import BreakerSettings, UpstreamBreaker, breaker_redis
-from farmlokal_common.db import make_engine, ping
+from farmlokal_common.db import make_engine
 from farmlokal_common.interceptors.rate_limiting import RateLimitInterceptor
+from farmlokal_common.lifecycle import closer, store_checks
 from farmlokal_common.rate_limit import RateLimiter, parse_limits
 from farmlokal_common.redis_client import make_redis
-from farmlokal_common.redis_client import ping as redis_ping
 from farmlokal_common.retry import RetryPolicy
 from farmlokal_common.server import ServiceApp
 
@@ -63,15 +63,10 @@ def build_app(settings: AuthSettings) -> ServiceApp:
             TokenBrokerServicer(broker, settings.audience, settings.scope), server
         )
 
-    def close() -> None:
-        http.close()
-        redis.close()
-        engine.dispose()
-
     return ServiceApp(
         service_names=SERVICE_NAMES,
         register=register,
-        dependency_checks={"mysql": lambda: ping(engine), "redis": lambda: redis_ping(redis)},
+        dependency_checks=store_checks(engine, redis),
         interceptors=[RateLimitInterceptor(limiter, PUBLIC_SERVICES)],
-        on_stop=[close],
+        on_stop=[closer(http, redis, engine)],
     )

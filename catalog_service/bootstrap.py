@@ -34,6 +34,7 @@ from farmlokal_common.grpc_client import make_channel
 from farmlokal_common.health_probe import grpc_serving, http_ok
 from farmlokal_common.http_client import ResilientClient, Timeouts
 from farmlokal_common.interceptors.rate_limiting import RateLimitInterceptor
+from farmlokal_common.lifecycle import closer, store_checks
 from farmlokal_common.rate_limit import RateLimiter, parse_limits
 from farmlokal_common.redis_client import make_redis
 from farmlokal_common.redis_client import ping as redis_ping
@@ -106,22 +107,13 @@ def build_app(settings: CatalogSettings) -> ServiceApp:
         pb_grpc.add_SystemHealthServiceServicer_to_server(SystemHealthServicer(reporter), server)
         ipb_grpc.add_ProductWriteServiceServicer_to_server(ProductWriteServicer(writer), server)
 
-    def close() -> None:
-        for channel in peers.values():
-            channel.close()
-        http.close()
-        supplier_http.close()
-        supplier_redis.close()
-        redis.close()
-        engine.dispose()
-        read_engine.dispose()
-
     return ServiceApp(
         service_names=SERVICE_NAMES,
         register=register,
-        dependency_checks={"mysql": lambda: ping(engine)},
+        # Redis down degrades the catalog (listing is served from MySQL), it does not stop it.
+        dependency_checks=store_checks(engine),
         interceptors=[RateLimitInterceptor(limiter, PUBLIC_SERVICES, deferred_routes=CACHED_ROUTES)],
-        on_stop=[close],
+        on_stop=[closer(*peers.values(), http, supplier_http, supplier_redis, redis, engine, read_engine)],
         background=background,
     )
 

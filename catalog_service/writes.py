@@ -7,13 +7,13 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, text
 from sqlalchemy.exc import OperationalError
 
 from catalog_service.domain import ProductRecord
+from catalog_service.listing.repository import record
 from catalog_service.product_input import ProductFields
 from farmlokal_common.errors import Aborted, FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from farmlokal_common.response_cache import ResponseCache
@@ -43,21 +43,6 @@ ChangeHook = Callable[[Connection, Sequence[int], Sequence[int]], None]
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-def _record(row: Any) -> ProductRecord:
-    m = row._mapping
-    return ProductRecord(
-        id=int(m["id"]),
-        external_id=m["external_id"],
-        name=m["name"],
-        description=m["description"],
-        category=m["category"],
-        price=Decimal(m["price"]),
-        stock=int(m["stock"]),
-        created_at=m["created_at"].replace(tzinfo=dt.UTC),
-        updated_at=m["updated_at"].replace(tzinfo=dt.UTC),
-    )
 
 
 def _payload(record: ProductRecord) -> str:
@@ -162,7 +147,7 @@ class ProductWriter:
             ),
             {"ids": list(by_external)},
         ).fetchall()
-        existing = {r.external_id: _record(r) for r in rows}
+        existing = {r.external_id: record(r) for r in rows}
         result, now = UpsertResult(), _now()
         new = [p for ext, p in by_external.items() if ext not in existing]
         changed = [p for ext, p in by_external.items() if ext in existing and self._differs(existing[ext], p)]
@@ -192,12 +177,12 @@ class ProductWriter:
                 ),
                 {"ids": touched},
             ).fetchall()
-            records = [_record(r) for r in after]
+            records = [record(r) for r in after]
             for hook in self._hooks:
                 hook(conn, [r.id for r in records], [])
-            for record in records:
-                created = record.external_id not in existing
-                self._append_outbox(conn, "product.created" if created else "product.updated", record)
+            for product in records:
+                created = product.external_id not in existing
+                self._append_outbox(conn, "product.created" if created else "product.updated", product)
             result.changed_ids = [r.id for r in records]
         result.created, result.updated = len(new), len(changed)
         return result
@@ -229,16 +214,16 @@ class ProductWriter:
         ).first()
         if row is None:
             raise NotFound(f"{label} does not exist")
-        return _record(row)
+        return record(row)
 
     def _after_change(self, conn: Connection, product_id: int, event_type: str) -> ProductRecord:
         for hook in self._hooks:
             hook(conn, [product_id], [])
-        record = _record(
+        after = record(
             conn.execute(text(f"SELECT {_COLUMNS} FROM products WHERE id = :id"), {"id": product_id}).one()
         )
-        self._append_outbox(conn, event_type, record)
-        return record
+        self._append_outbox(conn, event_type, after)
+        return after
 
     @staticmethod
     def _append_outbox(conn: Connection, event_type: str, record: ProductRecord) -> None:

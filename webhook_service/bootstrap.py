@@ -7,12 +7,12 @@ import httpx
 from farmlokal.webhook.v1 import webhook_pb2 as pb
 from farmlokal.webhook.v1 import webhook_pb2_grpc as pb_grpc
 
-from farmlokal_common.db import make_engine, ping
+from farmlokal_common.db import make_engine
 from farmlokal_common.grpc_client import make_channel
 from farmlokal_common.interceptors.rate_limiting import RateLimitInterceptor
+from farmlokal_common.lifecycle import closer, store_checks
 from farmlokal_common.rate_limit import RateLimiter, parse_limits
 from farmlokal_common.redis_client import make_redis
-from farmlokal_common.redis_client import ping as redis_ping
 from farmlokal_common.server import ServiceApp
 from webhook_service.delivery_worker import DeliveryWorker
 from webhook_service.event_store import EventStore
@@ -62,17 +62,11 @@ def build_app(settings: WebhookSettings) -> ServiceApp:
         pb_grpc.add_WebhookAdminServiceServicer_to_server(WebhookAdminServicer(store, subscriptions), server)
         pb_grpc.add_EventPublishServiceServicer_to_server(EventPublishServicer(subscriptions), server)
 
-    def close() -> None:
-        catalog.close()
-        http.close()
-        redis.close()
-        engine.dispose()
-
     return ServiceApp(
         service_names=SERVICE_NAMES,
         register=register,
-        dependency_checks={"mysql": lambda: ping(engine), "redis": lambda: redis_ping(redis)},
+        dependency_checks=store_checks(engine, redis),
         interceptors=[RateLimitInterceptor(limiter, PUBLIC_SERVICES)],
-        on_stop=[close],
+        on_stop=[closer(catalog, http, redis, engine)],
         background=[event_worker.run, delivery_worker.run],
     )
