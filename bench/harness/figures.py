@@ -112,3 +112,30 @@ def fail_on_errors(row: Row) -> Row:
         row.verdict = FAIL
         row.note = "; ".join(filter(None, [row.note, *problems]))
     return row
+
+
+def merge_concurrent(parts: list[Figures]) -> Figures:
+    """Runs that went side by side (one per process): counts add up, the rate is over the longest run,
+    and each percentile is the worst run's (percentiles of separate runs cannot be combined exactly)."""
+
+    def worst(values: list[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return max(known) if known else None
+
+    requests = sum(f.requests for f in parts)
+    duration = max((f.duration_s for f in parts), default=0.0)
+    kinds: dict[str, int] = {}
+    for f in parts:
+        for kind, n in f.error_kinds.items():
+            kinds[kind] = kinds.get(kind, 0) + n
+    return Figures(
+        requests=requests,
+        duration_s=duration,
+        rps=requests / duration if duration else 0.0,
+        p50_ms=worst([f.p50_ms for f in parts]),
+        p95_ms=worst([f.p95_ms for f in parts]),
+        p99_ms=worst([f.p99_ms for f in parts]),
+        max_ms=worst([f.max_ms for f in parts]),
+        errors=sum(f.errors for f in parts),
+        error_kinds=kinds,
+    )

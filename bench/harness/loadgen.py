@@ -37,9 +37,12 @@ class GhzRun:
     connections: int
     rps: int | None = None
     skip_first: int = 0
+    total: int | None = None  # a fixed number of calls instead of a duration (B7's cold start)
 
     @property
     def load(self) -> str:
+        if self.total:
+            return f"{self.total} calls, c={self.concurrency}"
         if self.rps:
             return f"{self.rps} req/s open loop"
         return f"c={self.concurrency} saturation"
@@ -66,15 +69,24 @@ def ghz_config(run: GhzRun) -> dict[str, Any]:
     config.pop("rps", None)
     if run.rps:
         config["rps"] = run.rps
+    if run.total:
+        # A count, not a duration: ghz stops after `total` calls (and would stop at a duration first).
+        config["total"] = run.total
+        for key in ("duration", "duration-stop"):
+            config.pop(key, None)
     return config
 
 
-def run_ghz(tools: Toolbox, run: GhzRun, workdir: Path) -> Measurement:
+def _ghz_command(tools: Toolbox, run: GhzRun, workdir: Path) -> tuple[list[str], dict[str, Any]]:
     config = ghz_config(run)
     path = workdir / f"{run.name}.ghz.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(config, indent=2))
-    command = [tools.ghz.path, "--config", str(path)]
+    return [tools.ghz.path, "--config", str(path)], config
+
+
+def run_ghz(tools: Toolbox, run: GhzRun, workdir: Path) -> Measurement:
+    command, config = _ghz_command(tools, run, workdir)
     output = _run(command, run.duration_s, workdir / f"{run.name}.ghz.out.json")
     figures = parse_ghz(output)
     if run.rps and run.skip_first:
@@ -83,6 +95,35 @@ def run_ghz(tools: Toolbox, run: GhzRun, workdir: Path) -> Measurement:
         if counted_s > 0:
             figures = replace(figures, rps=figures.requests / counted_s)
     return Measurement("ghz", run.load, figures, command, config)
+
+
+def run_ghz_together(tools: Toolbox, runs: Sequence[GhzRun], workdir: Path) -> list[Measurement]:
+    """Several ghz processes started at once (one per target process), each measured on its own."""
+    commands = [_ghz_command(tools, run, workdir) for run in runs]
+    limit = max(run.duration_s for run in runs) + SLACK_S
+    started = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for command, _ in commands
+    ]
+    measurements = []
+    failures = []
+    for run, (command, config), proc in zip(runs, commands, started, strict=True):
+        try:
+            stdout, stderr = proc.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+            failures.append(f"{run.name}: ghz did not finish within {limit:.0f}s")
+            continue
+        save_to = workdir / f"{run.name}.ghz.out.json"
+        save_to.write_text(stdout + (f"\n--- stderr ---\n{stderr}" if stderr else ""))
+        if proc.returncode != 0 or not stdout.strip():
+            failures.append(f"{run.name}: ghz exited {proc.returncode}: {(stderr or stdout)[-500:]}")
+            continue
+        measurements.append(Measurement("ghz", run.load, parse_ghz(stdout), command, config))
+    if failures:
+        raise LoadRunError("; ".join(failures))
+    return measurements
 
 
 def run_wrk(
@@ -145,6 +186,56 @@ def run_vegeta(
     output = _run(report, 0, workdir / f"{name}.vegeta.json")
     results.unlink(missing_ok=True)  # every result of the run, large; the JSON report above stays
     return Measurement("vegeta", f"{rate} req/s open loop", parse_vegeta(output), [*attack, "&&", *report])
+
+
+@dataclass(frozen=True)
+class VegetaTargetsRun:
+    """vegeta with a JSON targets file (`-format=json`: per-request method, URL, headers, base64 body).
+
+    rate 0 is saturation with `max_workers` workers. `lazy` reads the targets as it goes, so the attack
+    stops when they run out instead of starting over (distinct ids must never repeat).
+    """
+
+    name: str
+    targets: Path
+    duration_s: float
+    rate: int
+    max_workers: int | None = None
+    lazy: bool = False
+
+    @property
+    def load(self) -> str:
+        if self.rate:
+            return f"{self.rate} req/s open loop"
+        return f"max {self.max_workers} workers saturation"
+
+
+def run_vegeta_targets(tools: Toolbox, run: VegetaTargetsRun, workdir: Path) -> tuple[Measurement, Path]:
+    """The measurement and the results encoded as JSON lines (one per request, bodies base64)."""
+    results = workdir / f"{run.name}.vegeta.bin"
+    attack = [
+        tools.vegeta.path,
+        "attack",
+        "-format=json",
+        f"-targets={run.targets}",
+        f"-rate={run.rate}/1s" if run.rate else "-rate=0",
+        f"-duration={run.duration_s:g}s",
+        "-timeout=10s",
+        f"-output={results}",
+    ]
+    if run.max_workers:
+        attack.insert(-1, f"-max-workers={run.max_workers}")
+    if run.lazy:
+        attack.insert(-1, "-lazy")
+    _run(attack, run.duration_s, workdir / f"{run.name}.vegeta.attack.txt", expect_output=False)
+    report = [tools.vegeta.path, "report", "-type=json", str(results)]
+    output = _run(report, 0, workdir / f"{run.name}.vegeta.json")
+    encoded = workdir / f"{run.name}.vegeta.results.jsonl"
+    encode = [tools.vegeta.path, "encode", "-to=json", f"-output={encoded}", str(results)]
+    _run(encode, 0, workdir / f"{run.name}.vegeta.encode.txt", expect_output=False)
+    results.unlink(missing_ok=True)
+    measurement = Measurement("vegeta", run.load, parse_vegeta(output), [*attack, "&&", *report])
+    return measurement, encoded
 
 
 def _run(command: list[str], duration_s: float, save_to: Path, expect_output: bool = True) -> str:

@@ -21,8 +21,10 @@ from bench.harness.figures import ERROR, Row
 from bench.harness.scenarios.context import Context, Durations
 from bench.harness.scenarios.edge import run_b1
 from bench.harness.scenarios.listing import run_b2, run_b4
-from bench.harness.scenarios.pending import b5_row, b6_b7_rows
 from bench.harness.scenarios.search import run_b3
+from bench.harness.scenarios.seed import b5_row
+from bench.harness.scenarios.token_broker import run_b7
+from bench.harness.scenarios.webhooks import run_b6
 from bench.harness.stack import DESCRIPTOR, OwnStack, SeedResult, start_reference_edge
 from bench.harness.target import Target
 from bench.harness.tools import ensure_tools
@@ -93,6 +95,7 @@ def run(options: Options, say: Callable[[str], None] = print) -> int:
             options.price_range,
             search_terms,
             say,
+            stack=holder if options.target is None else None,
         )
         steps: list[tuple[str, Callable[[], list[Row]]]] = [
             ("B1", lambda: run_b1(ctx)),
@@ -100,8 +103,8 @@ def run(options: Options, say: Callable[[str], None] = print) -> int:
             ("B3", lambda: run_b3(ctx)),
             ("B4", lambda: run_b4(ctx)),
             ("B5", lambda: [b5_row(seed, ctx.target)]),
-            ("B6", lambda: [r for r in b6_b7_rows(ctx.target) if r.id == "B6"]),
-            ("B7", lambda: [r for r in b6_b7_rows(ctx.target) if r.id == "B7"]),
+            ("B6", lambda: run_b6(ctx)),
+            ("B7", lambda: run_b7(ctx)),
         ]
         for scenario_id, step in steps:
             if scenario_id in options.only:

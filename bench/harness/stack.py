@@ -26,6 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DESCRIPTOR = ROOT / "build" / "gen" / "api.pb"
 # The limiter stays in the request path (its Redis call is part of the cost) but never rejects.
 BENCH_RATE_LIMITS = "*=1000000/1"
+# The webhook service's default (dev) secret for source `supplier`, set explicitly so B6 signs with it.
+WEBHOOK_SOURCE = "supplier"
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 Say = Callable[[str], None]
 
 
@@ -53,6 +56,7 @@ class OwnStack:
         self.plans: dict[str, services.ServicePlan] = {}
         self.extra_env: dict[str, str] = {}
         self.target: Target | None = None
+        self.sandbox_url: str | None = None
 
     def log(self, name: str) -> Path:
         return self.run_dir / "logs" / f"{name}.log"
@@ -72,10 +76,52 @@ class OwnStack:
             url = dbinit.service_url(root, databases[schema[name]], "127.0.0.1", db_port)
             workers = self.catalog_workers if name == "catalog" else 1
             self.plans[name] = services.ServicePlan(name, free_port(), 0, url, redis_url, workers)
-        self.extra_env = {**services.peer_env(self.plans), "CATALOG_RATE_LIMITS": BENCH_RATE_LIMITS}
+        self.sandbox_url = self._start_sandbox()
+        self.extra_env = {
+            **services.peer_env(self.plans),
+            "CATALOG_RATE_LIMITS": BENCH_RATE_LIMITS,
+            "WEBHOOK_RATE_LIMITS": BENCH_RATE_LIMITS,
+            "AUTH_RATE_LIMITS": BENCH_RATE_LIMITS,
+            "WEBHOOK_SOURCE_SECRETS": f"{WEBHOOK_SOURCE}={WEBHOOK_SECRET}",
+            # The stack's own OAuth2 provider, never the dev stack's sandbox on 18090.
+            "AUTH_TOKEN_URL": f"{self.sandbox_url}/oauth/token",
+            "CATALOG_OAUTH_HEALTH_URL": f"{self.sandbox_url}/healthz",
+            "CATALOG_SUPPLIER_HEALTH_URL": f"{self.sandbox_url}/healthz",
+            "CATALOG_SUPPLIER_BASE_URL": self.sandbox_url,
+        }
         for name, plan in self.plans.items():
             self.say(f"stack: migrating {name}")
             services.migrate(plan, self.extra_env)
+
+    def _start_sandbox(self) -> str:
+        """`python -m sandbox` (OAuth2 provider with test controls, supplier API) on a free port."""
+        port = free_port()
+        self.say(f"stack: starting the sandbox (OAuth2 provider) on {port}")
+        env = {"SANDBOX_HOST": "127.0.0.1", "SANDBOX_PORT": str(port), "PYTHONUNBUFFERED": "1"}
+        proc = processes.spawn(
+            "sandbox", [sys.executable, "-m", "sandbox"], self.log("sandbox"), env=env, cwd=ROOT, port=port
+        )
+        self.processes.append(proc)
+        try:
+            processes.wait_for_port(port, 30, proc.process, "sandbox")
+        except (RuntimeError, TimeoutError) as error:
+            raise StackError(f"{error}; see {self.log('sandbox')}:\n{_tail(self.log('sandbox'))}") from None
+        return f"http://127.0.0.1:{port}"
+
+    def start_auth_replicas(self, count: int) -> list[str]:
+        """More auth processes, each on its own port, with the same database, Redis and provider."""
+        base = self.plans["auth"]
+        addresses = []
+        for index in range(count):
+            plan = services.ServicePlan(
+                "auth", free_port(), 0, base.database_url, base.redis_url, 1, dict(base.extra_env)
+            )
+            self._start_service(f"auth-replica-{index + 1}", plan)
+            addresses.append(plan.address)
+        return addresses
+
+    def database_url(self, service: str) -> str:
+        return self.plans[service].database_url
 
     def seed(self, products: int) -> SeedResult:
         """`python -m catalog_service.seed --reset`, timed from start to exit (B5)."""
@@ -115,12 +161,15 @@ class OwnStack:
             except StackError as error:
                 self.say(f"stack: {name} did not start, its scenarios will say so ({error})")
         rest_url = start_edge(self, "edge", catalog.address, optional)
+        auth = optional.get("auth")
         self.target = Target(
             rest_url=rest_url,
             catalog_grpc=catalog.address,
             uncached_grpc=uncached.address,
             webhook_grpc=optional.get("webhook"),
-            auth_grpc=optional.get("auth"),
+            auth_grpc=auth,
+            auth_replicas=(auth,) if auth else (),
+            sandbox_url=self.sandbox_url,
             own_stack=True,
             catalog_workers=self.catalog_workers,
         )
@@ -153,6 +202,8 @@ def start_edge(stack: OwnStack, name: str, catalog_address: str, others: dict[st
         webhook_address=others.get("webhook", unreachable),
         auth_address=others.get("auth", unreachable),
         descriptor_path=DESCRIPTOR,
+        # Admin routes verify JWTs with the stack's own sandbox keys (absent: the dev port, unused).
+        **({"jwks_address": stack.sandbox_url.removeprefix("http://")} if stack.sandbox_url else {}),
     )
     path = edge.write_edge_config(config, stack.run_dir / name / "envoy.yaml")
     stack.say(f"stack: starting envoy '{name}' on {listen} -> catalog {catalog_address}")

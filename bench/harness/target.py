@@ -6,7 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 # `--target dev`: the ports `make up` uses (devstack.stack defaults).
-DEV_TARGET = "rest=http://127.0.0.1:8080,grpc=127.0.0.1:50051,webhook=127.0.0.1:50052,auth=127.0.0.1:50053"
+DEV_TARGET = (
+    "rest=http://127.0.0.1:8080,grpc=127.0.0.1:50051,webhook=127.0.0.1:50052,auth=127.0.0.1:50053,"
+    "sandbox=http://127.0.0.1:18090"
+)
 ENV_KEYS = {
     "rest": "BENCH_REST_URL",
     "grpc": "BENCH_CATALOG_GRPC",
@@ -14,7 +17,10 @@ ENV_KEYS = {
     "reference": "BENCH_REFERENCE_URL",
     "webhook": "BENCH_WEBHOOK_GRPC",
     "auth": "BENCH_AUTH_GRPC",
+    "sandbox": "BENCH_SANDBOX_URL",
 }
+# Several auth processes of one deployment (B7's cold start): auth=HOST:PORT+HOST:PORT+HOST:PORT.
+ADDRESS_SEPARATOR = "+"
 
 
 class TargetError(ValueError):
@@ -24,7 +30,9 @@ class TargetError(ValueError):
 @dataclass(frozen=True)
 class Target:
     """Addresses of one deployment. `uncached` is a catalog instance with CATALOG_CACHE_ENABLED=false;
-    `reference` is an Envoy in front of bench/reference_server.py (started locally when absent)."""
+    `reference` is an Envoy in front of bench/reference_server.py (started locally when absent).
+    `auth_replicas` are every auth process given (the first is `auth_grpc`); `sandbox_url` is the OAuth2
+    provider those processes fetch tokens from (its /_sandbox/oauth/ controls and counters)."""
 
     rest_url: str
     catalog_grpc: str
@@ -32,6 +40,8 @@ class Target:
     reference_url: str | None = None
     webhook_grpc: str | None = None
     auth_grpc: str | None = None
+    auth_replicas: tuple[str, ...] = ()
+    sandbox_url: str | None = None
     own_stack: bool = False
     catalog_workers: int = 2
 
@@ -51,6 +61,8 @@ class Target:
             "reference": self.reference_url,
             "webhook_grpc": self.webhook_grpc,
             "auth_grpc": self.auth_grpc,
+            "auth_replicas": list(self.auth_replicas),
+            "sandbox": self.sandbox_url,
             "catalog_workers": self.catalog_workers,
         }
 
@@ -77,12 +89,16 @@ def parse_target(spec: str | None, env: Mapping[str, str]) -> Target | None:
             "an existing deployment needs at least rest=URL and grpc=HOST:PORT (or BENCH_* env)"
         )
     workers = int(env.get("BENCH_CATALOG_WORKERS", "2"))
+    auth = [a.strip() for a in values.get("auth", "").split(ADDRESS_SEPARATOR) if a.strip()]
+    sandbox = values.get("sandbox")
     return Target(
         rest_url=values["rest"].rstrip("/"),
         catalog_grpc=values["grpc"],
         uncached_grpc=values.get("uncached", values["grpc"]),
         reference_url=values.get("reference"),
         webhook_grpc=values.get("webhook"),
-        auth_grpc=values.get("auth"),
+        auth_grpc=auth[0] if auth else None,
+        auth_replicas=tuple(auth),
+        sandbox_url=sandbox.rstrip("/") if sandbox else None,
         catalog_workers=workers,
     )

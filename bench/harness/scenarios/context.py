@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.harness.target import Target
 from bench.harness.terms import SearchTerm
 from bench.harness.tools import Toolbox
+
+if TYPE_CHECKING:
+    from bench.harness.stack import OwnStack
 
 SORTS = ("created_at", "price", "name")
 ORDERS = ("asc", "desc")
@@ -25,14 +29,19 @@ class Durations:
     deep: float
     b2_walk_depth: int
     b4_walk_depth: int
+    drain: float = 120  # B6: at most this long for the webhook worker to process what was accepted
 
     @classmethod
     def full(cls) -> Durations:
-        return cls(fixed_rate=20, saturation=15, search=15, deep=10, b2_walk_depth=50, b4_walk_depth=1000)
+        return cls(
+            fixed_rate=20, saturation=15, search=15, deep=10, b2_walk_depth=50, b4_walk_depth=1000, drain=180
+        )
 
     @classmethod
     def quick(cls) -> Durations:
-        return cls(fixed_rate=5, saturation=5, search=5, deep=4, b2_walk_depth=10, b4_walk_depth=100)
+        return cls(
+            fixed_rate=5, saturation=5, search=5, deep=4, b2_walk_depth=10, b4_walk_depth=100, drain=60
+        )
 
 
 @dataclass
@@ -45,6 +54,7 @@ class Context:
     price_range: tuple[str, str]
     search_terms: list[SearchTerm] = field(default_factory=list)
     say: Callable[[str], None] = print
+    stack: OwnStack | None = None  # the harness's own stack (databases readable, processes startable)
 
     @property
     def connections(self) -> int:

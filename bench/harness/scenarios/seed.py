@@ -1,9 +1,9 @@
-"""B5 (seed time, measured by the stack) and B6/B7, whose scenarios wait for their services' issues."""
+"""B5: the seed time measured by the own stack, and whether the seeded catalog answers."""
 
 from __future__ import annotations
 
-from bench.harness.catalog_probe import CatalogProbe, empty_request, rpc_presence
-from bench.harness.figures import FAIL, NOT_APPLICABLE, NOT_IMPLEMENTED, SKIPPED, Row, verdict
+from bench.harness.catalog_probe import CatalogProbe
+from bench.harness.figures import FAIL, NOT_APPLICABLE, SKIPPED, Row, verdict
 from bench.harness.stack import SeedResult
 from bench.harness.target import Target
 
@@ -43,35 +43,3 @@ def b5_row(seed: SeedResult | None, target: Target) -> Row:
     if seed.products != BAR_PRODUCTS:
         row.note += f"; bar applies to {BAR_PRODUCTS:,} products"
     return row
-
-
-def b6_b7_rows(target: Target) -> list[Row]:
-    checks = [
-        (
-            "B6",
-            "inbound webhooks, distinct / duplicates",
-            ">= 500 accepted/s; >= 1,000 duplicates/s",
-            target.webhook_grpc,
-            "/farmlokal.webhook.v1.WebhookService/ReceiveWebhook",
-            "farmlokal.webhook.v1.ReceiveWebhookRequest",
-        ),
-        (
-            "B7",
-            "GetAccessToken cache hit / cold start",
-            "p99 <= 5 ms; 1 provider call",
-            target.auth_grpc,
-            "/farmlokal.auth.v1.TokenBrokerService/GetAccessToken",
-            "farmlokal.auth.v1.GetAccessTokenRequest",
-        ),
-    ]
-    rows = []
-    for row_id, scenario, bar, address, method, request_type in checks:
-        presence = rpc_presence(address, method, empty_request(request_type))
-        if presence == "unimplemented":
-            state, note = NOT_IMPLEMENTED, f"{method} answers UNIMPLEMENTED"
-        elif presence == "unreachable":
-            state, note = "unreachable", f"service not reachable at {address or '(not given)'}"
-        else:
-            state, note = "pending", f"{method} {presence}; the load scenario is not in the harness yet"
-        rows.append(Row(id=row_id, scenario=scenario, bar=bar, verdict=state, note=note))
-    return rows
