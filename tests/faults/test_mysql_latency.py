@@ -1,0 +1,69 @@
+"""100 ms added to every MySQL answer: uncached listing gets slower by about that per round trip, and
+nothing times out."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.faults.conftest import CatalogInstance, FaultStack
+
+ADDED_S = 0.1
+QUERIES = [
+    {"limit": "20"},
+    {"limit": "20", "sort": "price", "order": "asc"},
+    {"limit": "20", "sort": "name", "order": "desc"},
+    {"limit": "20", "category": "Fruits"},
+    {"limit": "20", "category": "Vegetables", "sort": "price"},
+    {"limit": "10", "min_price": "100", "max_price": "300", "sort": "price"},
+    {"limit": "20", "q": "mango"},
+]
+
+
+@pytest.fixture(scope="module")
+def uncached(fault_stack: FaultStack) -> Iterator[CatalogInstance]:
+    instance = fault_stack.start_catalog("catalog-uncached", CATALOG_CACHE_ENABLED="false")
+    yield instance
+    instance.stop()
+
+
+def medians(http: httpx.Client, queries: list[dict[str, str]], rounds: int = 3) -> list[float]:
+    """Median seconds of each query over `rounds`; every answer must be a 200."""
+    result = []
+    for params in queries:
+        seconds = []
+        for _ in range(rounds):
+            started = time.monotonic()
+            response = http.get("/v1/products", params=params)
+            seconds.append(time.monotonic() - started)
+            assert response.status_code == 200, (params, response.status_code, response.text)
+        result.append(statistics.median(seconds))
+    return result
+
+
+def test_added_mysql_latency_shows_in_uncached_listing_and_nothing_times_out(
+    stack: FaultStack, uncached: CatalogInstance
+) -> None:
+    """Measured: a listing costs 3 MySQL round trips (pool pre-ping, the query, the rollback when the
+    connection returns to the pool) and a search 6, so 100 ms of latency adds 300 and 600 ms. The
+    bounds below fail if a round trip is added; fewer would be welcome."""
+    with uncached.client(timeout=20) as http:
+        medians(http, QUERIES, 1)  # warm the pool and the planner's statistics
+        baseline = medians(http, QUERIES)
+        stack.mysql.add_latency(ADDED_S)
+        slow = medians(http, QUERIES)
+        stack.mysql.pass_through()
+        recovered = medians(http, QUERIES, 1)
+
+    growth = {
+        tuple(q.items()): after - before for q, before, after in zip(QUERIES, baseline, slow, strict=True)
+    }
+    print("\n".join(f"{dict(q)}: +{g * 1000:.0f} ms" for q, g in growth.items()))
+    for query, grown in growth.items():
+        round_trips = 6 if dict(query).get("q") else 3
+        assert ADDED_S * 0.9 <= grown <= ADDED_S * round_trips + 0.1, (dict(query), grown)
+    assert max(recovered) < max(baseline) + 0.05
