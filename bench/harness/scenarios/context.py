@@ -34,13 +34,13 @@ class Durations:
     @classmethod
     def full(cls) -> Durations:
         return cls(
-            fixed_rate=20, saturation=15, search=15, deep=10, b2_walk_depth=50, b4_walk_depth=1000, drain=180
+            fixed_rate=20, saturation=15, search=15, deep=10, b2_walk_depth=50, b4_walk_depth=1000, drain=300
         )
 
     @classmethod
     def quick(cls) -> Durations:
         return cls(
-            fixed_rate=5, saturation=5, search=5, deep=4, b2_walk_depth=10, b4_walk_depth=100, drain=60
+            fixed_rate=5, saturation=5, search=5, deep=4, b2_walk_depth=10, b4_walk_depth=100, drain=90
         )
 
 
