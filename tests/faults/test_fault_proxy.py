@@ -80,6 +80,9 @@ def test_pass_through_forwards_both_ways_and_counts_bytes(proxy: FaultProxy, ech
     with connect(proxy) as sock:
         assert round_trip(sock, payload) == payload
         assert round_trip(sock, b"again") == b"again"
+    deadline = time.monotonic() + 2  # the counters move just after the bytes go out
+    while proxy.stats().bytes_down < len(payload) + 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
     stats = proxy.stats()
     assert (stats.accepted, stats.refused) == (1, 0)
     assert stats.bytes_up == stats.bytes_down == len(payload) + 5
