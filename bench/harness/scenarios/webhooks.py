@@ -356,7 +356,7 @@ def _check(
     return wh.check_delivery(accepted, events, products)
 
 
-def _check_note(check: wh.DeliveryCheck | None, drain: dict[str, Any]) -> str:
+def _check_note(check: wh.DeliveryCheck | None, drain: dict[str, Any], throughput: bool = True) -> str:
     if check is None:
         return (
             f"delivery not verifiable: set {ADMIN_TOKEN_ENV} (a token with webhooks:admin) for a deployment"
@@ -364,7 +364,7 @@ def _check_note(check: wh.DeliveryCheck | None, drain: dict[str, Any]) -> str:
     waited = (
         f"processing {'drained' if drain['drained'] else 'NOT drained'} {drain['seconds']:g} s after the runs"
     )
-    if drain.get("processed_per_s"):
+    if throughput and drain.get("processed_per_s"):
         waited += (
             f" (worker: {drain['processed']:,} events in {drain['processing_s']:g} s from first received"
             f" to last processed, {drain['processed_per_s']:g}/s)"
@@ -372,11 +372,17 @@ def _check_note(check: wh.DeliveryCheck | None, drain: dict[str, Any]) -> str:
     return f"check: {check.summary()}; {waited}"
 
 
-def _apply_check(row: Row, check: wh.DeliveryCheck | None, drain: dict[str, Any], elsewhere: str = "") -> Row:
+def _apply_check(
+    row: Row,
+    check: wh.DeliveryCheck | None,
+    drain: dict[str, Any],
+    elsewhere: str = "",
+    throughput: bool = True,
+) -> Row:
     note = (
         f"delivery check in the {elsewhere} row (it covers both runs)"
         if elsewhere
-        else _check_note(check, drain)
+        else _check_note(check, drain, throughput)
     )
     row.note = "; ".join(filter(None, [row.note, note]))
     row.extra["delivery_check"] = check.to_dict() if check else None
@@ -435,5 +441,5 @@ def _duplicate_row(
         f" ({duplicate_rate:,.0f}/s)" + (f", other {dict(receipts.other)}" if receipts.other else ""),
         extra={**common, "receipts": receipts.to_dict(), "duplicates_per_s": round(duplicate_rate, 1)},
     )
-    _apply_check(row, check, drain, elsewhere)
+    _apply_check(row, check, drain, elsewhere, throughput=False)
     return fail_on_errors(row)
