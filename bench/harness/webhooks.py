@@ -206,7 +206,7 @@ class DeliveryCheck:
             "accepted twice": len(self.acknowledged_twice),
             "stored without an accepted answer": len(self.unacknowledged),
             "not processed": len(self.not_processed),
-            "processed more than once": len(self.reprocessed),
+            "with attempts > 1 (retried or processed twice)": len(self.reprocessed),
             "without a product": len(self.missing_products),
             "with several products": len(self.duplicate_products),
         }
