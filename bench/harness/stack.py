@@ -7,6 +7,7 @@ own with the same configuration (start_reference_edge), for the harness's stack 
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import sys
@@ -202,9 +203,9 @@ def start_edge(stack: OwnStack, name: str, catalog_address: str, others: dict[st
         webhook_address=others.get("webhook", unreachable),
         auth_address=others.get("auth", unreachable),
         descriptor_path=DESCRIPTOR,
-        # Admin routes verify JWTs with the stack's own sandbox keys (absent: the dev port, unused).
-        **({"jwks_address": stack.sandbox_url.removeprefix("http://")} if stack.sandbox_url else {}),
     )
+    if stack.sandbox_url:  # admin routes verify JWTs with the stack's own sandbox keys
+        config = dataclasses.replace(config, jwks_address=stack.sandbox_url.removeprefix("http://"))
     path = edge.write_edge_config(config, stack.run_dir / name / "envoy.yaml")
     stack.say(f"stack: starting envoy '{name}' on {listen} -> catalog {catalog_address}")
     stack.processes.append(edge.start_envoy(path, admin, listen, stack.log(name)))

@@ -125,7 +125,7 @@ def _invalidate(address: str, fingerprint: str) -> bool:
 
 def _cold_addresses(ctx: Context) -> list[str]:
     target = ctx.target
-    addresses = list(target.auth_replicas or (target.auth_grpc,))
+    addresses = [a for a in (target.auth_replicas or (target.auth_grpc,)) if a]
     if ctx.stack is not None and len(addresses) < COLD_PROCESSES:
         ctx.say(f"B7: starting {COLD_PROCESSES - len(addresses)} more auth process(es) for the cold start")
         addresses += ctx.stack.start_auth_replicas(COLD_PROCESSES - len(addresses))
