@@ -74,7 +74,7 @@ def parse_headers(headers: dict[str, str]) -> SignedHeaders:
         raise MalformedHeaders(f"missing header(s): {', '.join(missing)}")
     if not _ID.match(message_id):
         raise MalformedHeaders("webhook-id must be 1-255 printable ASCII characters")
-    if not raw_timestamp.isdigit() or len(raw_timestamp) > 12:
+    if not (raw_timestamp.isascii() and raw_timestamp.isdigit()) or len(raw_timestamp) > 12:
         raise MalformedHeaders("webhook-timestamp must be unix seconds")
     return SignedHeaders(message_id, int(raw_timestamp), signatures)
 
