@@ -79,3 +79,17 @@ bench: gen ## the benchmark report (python -m bench; BENCH_ARGS=--quick for a sm
 
 bench-catalog: gen ## the catalog scenarios only (B1-B5: listing, search, deep pages, seed)
 	@$(MAKE) --no-print-directory bench BENCH_ARGS="--only B1,B2,B3,B4,B5 $(BENCH_ARGS)"
+
+.PHONY: test-faults fuzz loadtest
+
+FUZZ_MAX_EXAMPLES ?= 300
+LOADTEST_ARGS ?=
+
+test-faults: gen ## fault injection with real processes: Redis killed, MySQL down/slow, supplier down (tests/faults)
+	@$(PYTEST) -m faults tests/faults $(PYTEST_ARGS)
+
+fuzz: gen ## schemathesis fuzzing of the OpenAPI spec through Envoy; FUZZ_MAX_EXAMPLES per route (default 300)
+	@FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) $(PYTEST) -m fuzz tests/fuzz --timeout 3600 $(PYTEST_ARGS)
+
+loadtest: gen ## ghz scenarios (tests/load/ghz) + REST mix through Envoy against `make up` (LOADTEST_ARGS=--target SPEC | --own-stack)
+	$(PY) tests/load/loadtest.py $(LOADTEST_ARGS)
