@@ -40,7 +40,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.path.parent == Path(__file__).parent and item.path.name != "test_fault_proxy.py":
+        if item.path.parent == Path(__file__).parent:
             item.add_marker(pytest.mark.faults)
 
 
