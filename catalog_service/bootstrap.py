@@ -56,7 +56,7 @@ SERVICE_NAMES = (
 
 
 def build_app(settings: CatalogSettings) -> ServiceApp:
-    engine = make_engine(settings.database_url, settings)
+    engine = make_engine(settings.database_url, settings, isolation_level="READ COMMITTED")
     read_engine = (
         engine if settings.read_url == settings.database_url else make_engine(settings.read_url, settings)
     )

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from catalog_service.domain import ProductRecord
 from catalog_service.listing.repository import record
 from catalog_service.product_input import ProductFields
+from farmlokal_common.db import RETRYABLE_ERRORS, error_code, retry_transaction
 from farmlokal_common.errors import Aborted, FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from farmlokal_common.response_cache import ResponseCache
 
 MAX_BATCH = 1000
 _COLUMNS = "id, external_id, name, description, category, price, stock, created_at, updated_at"
-_DEADLOCK_CODES = {1213, 1205}  # deadlock, lock wait timeout
+DUPLICATE_KEY = 1062
 
 
 @dataclass(frozen=True)
@@ -127,18 +127,21 @@ class ProductWriter:
     # -- internals -------------------------------------------------------------------------------
 
     def _in_transaction(self, work: Callable[[Connection], Any]) -> Any:
-        for attempt in range(3):
-            try:
-                with self._engine.begin() as conn:
-                    result = work(conn)
-                self._cache.bump_generation()
-                return result
-            except OperationalError as error:
-                code = error.orig.args[0] if error.orig and error.orig.args else None
-                if code not in _DEADLOCK_CODES or attempt == 2:
-                    raise
-                time.sleep(0.01 * (attempt + 1))
-        raise Aborted("the write conflicted with concurrent writes; retry it")  # pragma: no cover
+        """One transaction, run again on deadlocks, and on a duplicate external_id (two writers
+        inserting the same new product at once: the retry finds it and updates it)."""
+
+        def attempt() -> Any:
+            with self._engine.begin() as conn:
+                return work(conn)
+
+        try:
+            result = retry_transaction(attempt, also=(DUPLICATE_KEY,))
+        except DBAPIError as error:
+            if error_code(error) in (*RETRYABLE_ERRORS, DUPLICATE_KEY):
+                raise Aborted("the write kept conflicting with concurrent writes; retry it") from None
+            raise
+        self._cache.bump_generation()
+        return result
 
     def _upsert(self, conn: Connection, by_external: dict[str, ProductFields]) -> UpsertResult:
         rows = conn.execute(

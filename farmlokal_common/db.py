@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable, Collection
+from typing import TypeVar
+
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from farmlokal_common.pool_metrics import watch_pool
 from farmlokal_common.settings import ServiceSettings
 
 
-def make_engine(url: str, settings: ServiceSettings, *, pool_size: int | None = None) -> Engine:
+def make_engine(
+    url: str, settings: ServiceSettings, *, pool_size: int | None = None, isolation_level: str | None = None
+) -> Engine:
     """One engine per service and URL: a bounded pool whose connections time out instead of hanging."""
     engine = create_engine(
         url,
@@ -18,6 +26,9 @@ def make_engine(url: str, settings: ServiceSettings, *, pool_size: int | None = 
         pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=True,
         pool_recycle=1800,
+        # READ COMMITTED for write paths: no gap locks, so inserts and SKIP LOCKED claims on the same
+        # index do not deadlock each other (REPEATABLE READ, the server default, otherwise).
+        **({"isolation_level": isolation_level} if isolation_level else {}),
         connect_args={
             "connect_timeout": settings.db_connect_timeout_seconds,
             "read_timeout": settings.db_read_timeout_seconds,
@@ -31,3 +42,27 @@ def make_engine(url: str, settings: ServiceSettings, *, pool_size: int | None = 
 def ping(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
+
+
+# MySQL/MariaDB errors after which the whole transaction may simply run again.
+RETRYABLE_ERRORS = {1213: "deadlock", 1205: "lock wait timeout"}
+T = TypeVar("T")
+
+
+def error_code(error: DBAPIError) -> int | None:
+    args = getattr(error.orig, "args", None)
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def retry_transaction(work: Callable[[], T], attempts: int = 6, also: Collection[int] = ()) -> T:
+    """Runs work() (which opens and commits its own transaction) again after a deadlock or lock wait
+    timeout, with full-jitter backoff; `also` adds error codes the caller knows are safe to retry."""
+    retryable = set(RETRYABLE_ERRORS) | set(also)
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except DBAPIError as error:
+            if error_code(error) not in retryable or attempt == attempts:
+                raise
+            time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -32,7 +32,7 @@ SERVICE_NAMES = (*PUBLIC_SERVICES, pb.DESCRIPTOR.services_by_name["EventPublishS
 
 
 def build_app(settings: WebhookSettings) -> ServiceApp:
-    engine = make_engine(settings.database_url, settings)
+    engine = make_engine(settings.database_url, settings, isolation_level="READ COMMITTED")
     redis = make_redis(settings)
     limiter = RateLimiter(redis, parse_limits(settings.rate_limits))
     store = EventStore(engine)
@@ -40,13 +40,16 @@ def build_app(settings: WebhookSettings) -> ServiceApp:
     subscriptions = Subscriptions(engine, policy)
     inbound = InboundWebhooks(store, redis, parse_source_secrets(settings.source_secrets))
     catalog = make_channel(settings.catalog_address)
-    event_worker = EventWorker(
-        store,
-        CatalogEventHandler(catalog),
-        settings.delays(settings.event_retry_delays),
-        lease_seconds=settings.event_lease_seconds,
-        idle_seconds=settings.worker_idle_seconds,
-    )
+    event_workers = [
+        EventWorker(
+            store,
+            CatalogEventHandler(catalog),
+            settings.delays(settings.event_retry_delays),
+            lease_seconds=settings.event_lease_seconds,
+            idle_seconds=settings.worker_idle_seconds,
+        )
+        for _ in range(settings.event_worker_threads)
+    ]
     http = httpx.Client(follow_redirects=False, limits=httpx.Limits(max_connections=20))
     delivery_worker = DeliveryWorker(
         engine,
@@ -68,5 +71,5 @@ def build_app(settings: WebhookSettings) -> ServiceApp:
         dependency_checks=store_checks(engine, redis),
         interceptors=[RateLimitInterceptor(limiter, PUBLIC_SERVICES)],
         on_stop=[closer(catalog, http, redis, engine)],
-        background=[event_worker.run, delivery_worker.run],
+        background=[*(worker.run for worker in event_workers), delivery_worker.run],
     )

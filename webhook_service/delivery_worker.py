@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, bindparam, text
 
+from farmlokal_common.db import retry_transaction
 from farmlokal_common.errors import InvalidArgument
 from farmlokal_common.metrics import WEBHOOK_DELIVERIES
 from farmlokal_common.webhook_signature import secret_key, sign
@@ -85,6 +86,9 @@ class DeliveryWorker:
         return len(claimed)
 
     def _claim(self) -> list[Any]:
+        return retry_transaction(self._claim_once)
+
+    def _claim_once(self) -> list[Any]:
         now = utcnow()
         with self._engine.begin() as conn:
             conn.execute(
@@ -188,7 +192,17 @@ class DeliveryWorker:
         retry_at: dt.datetime | None = None,
         disable: str | None = None,
     ) -> None:
+        retry_transaction(lambda: self._record(d, status, outcome, retry_at, disable))
         WEBHOOK_DELIVERIES.labels(status).inc()
+
+    def _record(
+        self,
+        d: Any,
+        status: str,
+        outcome: Outcome,
+        retry_at: dt.datetime | None,
+        disable: str | None,
+    ) -> None:
         now = utcnow()
         with self._engine.begin() as conn:
             conn.execute(

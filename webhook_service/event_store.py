@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
+from farmlokal_common.db import error_code, retry_transaction
 from farmlokal_common.metrics import WEBHOOK_EVENTS
 
 _COLUMNS = "id, source, event_id, type, status, attempts, last_error, received_at, processed_at, next_attempt_at, payload"
@@ -45,7 +46,8 @@ class EventStore:
     def insert(self, source: str, event_id: str, event_type: str, payload: bytes) -> bool:
         """True when stored now; False when (source, event_id) was already there (a duplicate)."""
         now = utcnow()
-        try:
+
+        def insert() -> None:
             with self._engine.begin() as conn:
                 conn.execute(
                     text(
@@ -60,8 +62,11 @@ class EventStore:
                         "now": now,
                     },
                 )
+
+        try:
+            retry_transaction(insert)  # a deadlock rolled the insert back: nothing was stored yet
         except IntegrityError as error:
-            if error.orig is not None and error.orig.args and error.orig.args[0] == 1062:
+            if error_code(error) == 1062:
                 return False
             raise
         return True
@@ -84,7 +89,7 @@ class EventStore:
             ).fetchall()
         return [_event(r) for r in rows]
 
-    def retry(self, source: str, event_id: str) -> bool:
+    def _retry_once(self, source: str, event_id: str) -> bool:
         """failed or dead → pending, due now, with a fresh retry budget."""
         with self._engine.begin() as conn:
             result = conn.execute(
@@ -97,7 +102,7 @@ class EventStore:
             )
         return result.rowcount == 1
 
-    def claim(self, owner: str, limit: int, lease_seconds: float) -> list[InboundEvent]:
+    def _claim_once(self, owner: str, limit: int, lease_seconds: float) -> list[InboundEvent]:
         """Takes due events for this worker; SKIP LOCKED lets several replicas claim side by side."""
         now = utcnow()
         with self._engine.begin() as conn:
@@ -127,7 +132,7 @@ class EventStore:
             ).fetchall()
         return [_event(r) for r in rows]
 
-    def finish(
+    def _finish_once(
         self,
         event: InboundEvent,
         owner: str,
@@ -136,7 +141,6 @@ class EventStore:
         retry_at: dt.datetime | None = None,
     ) -> bool:
         """Records the outcome only if this worker still holds the lease (else another took over)."""
-        WEBHOOK_EVENTS.labels(status).inc()
         now = utcnow()
         with self._engine.begin() as conn:
             result = conn.execute(
@@ -157,7 +161,7 @@ class EventStore:
             )
         return result.rowcount == 1
 
-    def release(self, owner: str) -> int:
+    def _release_once(self, owner: str) -> int:
         """Gives this worker's unfinished claims back (graceful shutdown); their attempt is not counted."""
         with self._engine.begin() as conn:
             return conn.execute(
@@ -168,7 +172,7 @@ class EventStore:
                 {"o": owner},
             ).rowcount
 
-    def reap_expired_leases(self) -> int:
+    def _reap_expired_leases_once(self) -> int:
         """Events whose worker died mid-processing go back to pending."""
         with self._engine.begin() as conn:
             return conn.execute(
@@ -178,3 +182,30 @@ class EventStore:
                 ),
                 {"now": utcnow()},
             ).rowcount
+
+    # Every write runs again after a deadlock or lock wait timeout: each is one transaction whose
+    # effect is all or nothing, and claims/outcomes are conditional on the lease they hold.
+    def retry(self, source: str, event_id: str) -> bool:
+        return retry_transaction(lambda: self._retry_once(source, event_id))
+
+    def claim(self, owner: str, limit: int, lease_seconds: float) -> list[InboundEvent]:
+        return retry_transaction(lambda: self._claim_once(owner, limit, lease_seconds))
+
+    def finish(
+        self,
+        event: InboundEvent,
+        owner: str,
+        status: str,
+        error: str | None = None,
+        retry_at: dt.datetime | None = None,
+    ) -> bool:
+        recorded = retry_transaction(lambda: self._finish_once(event, owner, status, error, retry_at))
+        if recorded:
+            WEBHOOK_EVENTS.labels(status).inc()
+        return recorded
+
+    def release(self, owner: str) -> int:
+        return retry_transaction(lambda: self._release_once(owner))
+
+    def reap_expired_leases(self) -> int:
+        return retry_transaction(self._reap_expired_leases_once)

@@ -21,6 +21,8 @@ class WebhookSettings(ServiceSettings):
     # Seconds before each retry of a failed inbound event; after the last one the event is dead.
     event_retry_delays: str = "5,30,120,600,3600"
     event_lease_seconds: float = 30.0
+    # Threads per process applying events (claims use SKIP LOCKED, so they never take the same one).
+    event_worker_threads: int = 4
     worker_idle_seconds: float = 0.2
     # Outbound: Svix's schedule (immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
     delivery_retry_delays: str = "5,300,1800,7200,18000,36000,36000"

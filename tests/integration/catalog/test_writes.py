@@ -19,7 +19,7 @@ from farmlokal_common.response_cache import CacheSettings, ResponseCache
 
 @pytest.fixture
 def engine(migrated) -> Iterator[Engine]:
-    engine = create_engine(migrated.service_url("catalog"))
+    engine = create_engine(migrated.service_url("catalog"), isolation_level="READ COMMITTED", pool_size=16)
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM catalog_outbox"))
         conn.execute(text("DELETE FROM products WHERE external_id LIKE 'w-%'"))
@@ -87,3 +87,22 @@ def test_bad_fields_are_all_reported_at_once() -> None:
     assert fields == {"external_id", "name", "price", "stock"}
     with pytest.raises(InvalidArgument, match="at most 2 decimals"):
         product_fields("ok", "n", "d", "c", "1.005", 1)
+
+
+def test_concurrent_upserts_of_the_same_new_products_neither_fail_nor_duplicate(writer, engine) -> None:
+    """Writers racing to create the same products (sync and webhooks at once) all succeed, once each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    batch = [mango(ext=f"w-race-{n}", price=f"{n}.00") for n in range(20)]
+
+    def write(i: int):
+        return writer.upsert(batch[i % 5 :] + batch[: i % 5])  # same products, different lock order
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(write, range(16)))
+    assert sum(r.created for r in results) == 20
+    with engine.connect() as conn:
+        assert (
+            conn.execute(text("SELECT COUNT(*) FROM products WHERE external_id LIKE 'w-race-%'")).scalar()
+            == 20
+        )
