@@ -75,7 +75,7 @@ class OwnStack:
         schema = {"catalog": "catalog", "webhook": "webhooks", "auth": "auth"}
         for name in ("catalog", "webhook", "auth"):
             url = dbinit.service_url(root, databases[schema[name]], "127.0.0.1", db_port)
-            workers = self.catalog_workers if name == "catalog" else 1
+            workers = self.catalog_workers if name in ("catalog", "webhook") else 1  # production runs several
             self.plans[name] = services.ServicePlan(name, free_port(), 0, url, redis_url, workers)
         self.sandbox_url = self._start_sandbox()
         self.extra_env = {
