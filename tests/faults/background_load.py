@@ -28,7 +28,7 @@ class BackgroundLoad:
     base_url: str
     requests: Sequence[tuple[str, dict[str, str]]]
     rate: float = 20.0
-    threads: int = 8
+    threads: int = 16
     max_seconds: float = 60.0
     answers: list[Answer] = field(default_factory=list)
 

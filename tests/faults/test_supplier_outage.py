@@ -57,10 +57,11 @@ def test_supplier_down_opens_the_breaker_and_listing_is_unaffected(stack: FaultS
         assert summaries and summaries[-1]["breaker_state"] == "open", summaries
         assert all(s["fetched"] == 0 for s in summaries)
 
-        # Listing during the failing syncs: no errors and no slower (a noisy 2-core box: 50 ms slack).
+        # Listing during the failing syncs: no errors, and not held up by the supplier's timeouts (a
+        # sync waits 2 x 1 s per page here). Slack for a shared 2-core box: twice the baseline + 0.1 s.
         assert busy.errors() == [], busy.errors()[:3]
         during = p95([a.seconds for a in busy.answers])
-        assert during < baseline + 0.05, f"listing p95 {baseline * 1000:.0f} -> {during * 1000:.0f} ms"
+        assert during < 2 * baseline + 0.1, f"listing p95 {baseline * 1000:.0f} -> {during * 1000:.0f} ms"
 
         # Open: a sync fails at once without a single connection to the supplier.
         stack.supplier.reset()
