@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 
 from bench.harness.catalog_probe import CatalogProbe
@@ -45,6 +46,10 @@ class Result:
     target: str
     measurement: Measurement | None = None
     problem: str = ""
+
+    def __post_init__(self) -> None:
+        # One table cell: the first line of the message, without the column separator.
+        self.problem = (self.problem.strip().splitlines() or [""])[0].replace("|", "/")[:200]
 
     def failed(self) -> bool:
         return bool(self.problem) or (self.measurement is not None and self.measurement.figures.errors > 0)
@@ -69,11 +74,17 @@ def main(argv: list[str] | None = None) -> int:
             target = stack.start_services()
         else:
             try:
-                target = parse_target(args.target, os.environ) or parse_target("dev", {})
+                parsed = parse_target(args.target, os.environ) or parse_target("dev", {})
             except TargetError as error:
                 say(f"loadtest: {error}")
                 return 2
-            assert target is not None
+            assert parsed is not None
+            target = parsed
+        if not reachable(target.rest_url):
+            say(
+                f"loadtest: nothing answers GET {target.rest_url}/health/live; start the stack (make up) or give --target"
+            )
+            return 2
         if args.catalog_metrics is None and stack is None and args.target in (None, "dev"):
             args.catalog_metrics = "127.0.0.1:9101"  # make up's catalog metrics port (worker 0)
         before = worker_calls(args.catalog_metrics, args.workers)
@@ -124,9 +135,9 @@ def run_ghz_scenarios(
             say(f"{name}: ghz {run.load}, {connections} connections, {address}")
             results.append(Result(name, address, run_ghz(tools, run, workdir)))
         except (LoadRunError, LookupError, OSError, ValueError) as error:
-            results.append(Result(name, address, problem=str(error).splitlines()[0][:200]))
-        except Exception as error:  # a gRPC error while preparing data, say: report it, go on
-            results.append(Result(name, address, problem=f"{type(error).__name__}: {error}"[:200]))
+            results.append(Result(name, address, problem=str(error)))
+        except grpc.RpcError as error:  # while walking for deep-page cursors
+            results.append(Result(name, address, problem=f"{error.code().name}: {error.details()}"))
     return results
 
 
@@ -165,29 +176,41 @@ def run_rest(tools: Toolbox, target: Target, args: argparse.Namespace, workdir: 
         try:
             results.append(Result(name, target.rest_url, run()))
         except LoadRunError as error:
-            results.append(Result(name, target.rest_url, problem=str(error).splitlines()[0][:200]))
+            results.append(Result(name, target.rest_url, problem=str(error)))
     return results
 
 
-def worker_calls(metrics: str | None, workers: int) -> dict[int, float] | None:
-    """ListProducts calls each catalog worker has served (metrics port + worker index), or None."""
+def reachable(rest_url: str) -> bool:
+    try:
+        return httpx.get(f"{rest_url}/health/live", timeout=3, trust_env=False).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def worker_calls(metrics: str | None, workers: int) -> dict[int, float | None] | None:
+    """ListProducts calls each catalog worker has served (metrics port + worker index); None for a port
+    that does not answer as a catalog worker, or None overall without --catalog-metrics."""
     if not metrics:
         return None
     host, _, port = metrics.rpartition(":")
-    counts = {}
     pattern = re.compile(
-        r'farmlokal_rpc_duration_seconds_count\{[^}]*method="/farmlokal\.catalog\.v1\.CatalogService/ListProducts"[^}]*\} (\S+)'
+        r"farmlokal_rpc_duration_seconds_count\{[^}]*"
+        r'method="/farmlokal\.catalog\.v1\.CatalogService/ListProducts"[^}]*\} (\S+)'
     )
+    counts: dict[int, float | None] = {}
     for index in range(workers):
         try:
             text = httpx.get(f"http://{host}:{int(port) + index}/metrics", timeout=3, trust_env=False).text
         except httpx.HTTPError:
-            return None
-        counts[index] = sum(float(value) for value in pattern.findall(text))
+            text = ""
+        # Another service's metrics on that port (e.g. make up's webhook on 9102) are not a worker's.
+        counts[index] = sum(float(v) for v in pattern.findall(text)) if 'pool="catalog"' in text else None
     return counts
 
 
-def render(results: list[Result], before: dict[int, float] | None, after: dict[int, float] | None) -> str:
+def render(
+    results: list[Result], before: dict[int, float | None] | None, after: dict[int, float | None] | None
+) -> str:
     lines = [
         "| scenario | target | tool | load | requests | rps | p50 ms | p95 ms | p99 ms | max ms | errors |",
         "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|",
@@ -204,9 +227,30 @@ def render(results: list[Result], before: dict[int, float] | None, after: dict[i
             f"{_ms(f.p50_ms)} | {_ms(f.p95_ms)} | {_ms(f.p99_ms)} | {_ms(f.max_ms)} | {_errors(f)} |"
         )
     if before is not None and after is not None:
-        served = ", ".join(f"worker {i}: {after[i] - before.get(i, 0):.0f}" for i in sorted(after))
-        lines += ["", f"ListProducts calls served per catalog worker during the run: {served}"]
+        served = {i: None if now is None else now - (before.get(i) or 0) for i, now in after.items()}
+        listed = ", ".join(
+            f"worker {i}: {'no metrics' if n is None else f'{n:.0f}'}" for i, n in sorted(served.items())
+        )
+        lines += ["", f"ListProducts calls served per catalog worker during the run: {listed}"]
+        if any(not n for n in served.values()):
+            lines.append(
+                "A worker served nothing or has no catalog metrics on its port: it may not be running "
+                "(a worker whose metrics port is taken exits; with make up, CATALOG_METRICS_PORT + 1 is the "
+                "webhook's 9102, so set CATALOG_METRICS_PORT=9111 for CATALOG_WORKERS=2)."
+            )
+    if any(_rate_limited(r) for r in results):
+        lines.append(
+            "429 / RESOURCE_EXHAUSTED: the target's rate limits are below the scenario's rate; run the "
+            "target with CATALOG_RATE_LIMITS='*=1000000/1' (and AUTH_/WEBHOOK_) for a load test."
+        )
     return "\n".join(lines)
+
+
+def _rate_limited(result: Result) -> bool:
+    if result.measurement is None:
+        return False
+    kinds = " ".join(result.measurement.figures.error_kinds)
+    return "ResourceExhausted" in kinds or "429" in kinds
 
 
 def _ms(value: float | None) -> str:
