@@ -11,7 +11,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from farmlokal_common.pool_metrics import watch_pool
+from farmlokal_common.pool_metrics import WatchedQueuePool, watch_pool
 from farmlokal_common.settings import ServiceSettings
 
 
@@ -25,6 +25,7 @@ def make_engine(
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=True,
+        poolclass=WatchedQueuePool,
         pool_recycle=1800,
         # READ COMMITTED for write paths: no gap locks, so inserts and SKIP LOCKED claims on the same
         # index do not deadlock each other (REPEATABLE READ, the server default, otherwise).
