@@ -1,7 +1,7 @@
 """Property-based fuzzing of every REST route in docs/openapi/farmlokal.swagger.json through the real edge:
 no 5xx, and every answer conforms to the spec (documented status, JSON content type, body schema).
 
-Bounded for `make test` and CI (FUZZ_MAX_EXAMPLES, default 25 per route); `make fuzz` runs it longer.
+Bounded for `make test` and CI (FUZZ_MAX_EXAMPLES, default 100 per route); `make fuzz` runs it longer.
 Checks that would misread this API are left out on purpose: the spec types `limit`, prices and ids as
 strings (the services answer bad values with 400 and field violations), so schemathesis's
 positive_data_acceptance would call a correct 400 for `limit=abc` a failure, and
@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import (
 from tests.fuzz.conftest import FuzzTarget
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "openapi" / "farmlokal.swagger.json"
-MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "25"))
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "100"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 ADMIN_PREFIXES = ("/v1/supplier/", "/v1/webhooks/events", "/v1/webhooks/subscriptions")
 
