@@ -31,5 +31,5 @@ COPY --from=build --chown=app /app /app
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1
 USER app
-EXPOSE 50051 50052 50053 9101 9102 9103 18090
+EXPOSE 15051 15052 15053 9101 9201 9301 18090
 CMD ["python", "-m", "catalog_service"]

@@ -11,8 +11,8 @@ from farmlokal_common.settings import DEV_SANDBOX_PORT, ServiceSettings, dev_dat
 class AuthSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="AUTH_", frozen=True, extra="ignore")
 
-    grpc_port: int = 50053
-    metrics_port: int = 9103
+    grpc_port: int = 15053
+    metrics_port: int = 9301
     database_url: str = dev_database_url("auth")
     token_url: str = f"http://127.0.0.1:{DEV_SANDBOX_PORT}/oauth/token"
     client_id: str = "farmlokal-services"

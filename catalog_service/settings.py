@@ -10,7 +10,7 @@ from farmlokal_common.settings import DEV_SANDBOX_PORT, ServiceSettings, dev_dat
 class CatalogSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CATALOG_", frozen=True, extra="ignore")
 
-    grpc_port: int = 50051
+    grpc_port: int = 15051
     metrics_port: int = 9101
     database_url: str = dev_database_url("catalog")
     # Listing reads; point at a read replica in production. Empty means the primary.
@@ -22,8 +22,8 @@ class CatalogSettings(ServiceSettings):
     # Concurrent listing queries per process when Redis is down and every request goes to MySQL.
     uncached_concurrency: int = 8
     outbox_relay_enabled: bool = True
-    auth_address: str = "127.0.0.1:50053"
-    webhook_address: str = "127.0.0.1:50052"
+    auth_address: str = "127.0.0.1:15053"
+    webhook_address: str = "127.0.0.1:15052"
     oauth_health_url: str = f"http://127.0.0.1:{DEV_SANDBOX_PORT}/healthz"
     supplier_health_url: str = f"http://127.0.0.1:{DEV_SANDBOX_PORT}/healthz"
     rate_limits: str = "ListProducts=100/1,GetProduct=200/1,ListCategories=50/1,*=100/1"

@@ -227,9 +227,9 @@ def _parser() -> argparse.ArgumentParser:
         help="inside compose Prometheus scrapes it; the port is not published",
     )
     edge_config.add_argument("--jwks", default="sandbox:18090", help="host:port serving the provider's JWKS")
-    edge_config.add_argument("--catalog", default="catalog:50051")
-    edge_config.add_argument("--webhook", default="webhook:50052")
-    edge_config.add_argument("--auth", default="auth:50053")
+    edge_config.add_argument("--catalog", default="catalog:15051")
+    edge_config.add_argument("--webhook", default="webhook:15052")
+    edge_config.add_argument("--auth", default="auth:15053")
     edge_config.add_argument(
         "--descriptor-path", help="where Envoy will see the descriptor (default: in --out)"
     )

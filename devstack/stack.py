@@ -74,13 +74,13 @@ class StackConfig:
             "mariadb": (port("FARMLOKAL_MARIADB_PORT", DEV_MARIADB_PORT, "sql"),),
             "redis": (port("FARMLOKAL_REDIS_PORT", DEV_REDIS_PORT, "redis"),),
             "sandbox": (port("FARMLOKAL_SANDBOX_PORT", DEV_SANDBOX_PORT, "http"),),
-            "auth": (port("AUTH_GRPC_PORT", 50053, "grpc"), port("AUTH_METRICS_PORT", 9103, "metrics")),
+            "auth": (port("AUTH_GRPC_PORT", 15053, "grpc"), port("AUTH_METRICS_PORT", 9301, "metrics")),
             "webhook": (
-                port("WEBHOOK_GRPC_PORT", 50052, "grpc"),
-                port("WEBHOOK_METRICS_PORT", 9102, "metrics"),
+                port("WEBHOOK_GRPC_PORT", 15052, "grpc"),
+                port("WEBHOOK_METRICS_PORT", 9201, "metrics"),
             ),
             "catalog": (
-                port("CATALOG_GRPC_PORT", 50051, "grpc"),
+                port("CATALOG_GRPC_PORT", 15051, "grpc"),
                 port("CATALOG_METRICS_PORT", 9101, "metrics"),
             ),
             "envoy": (

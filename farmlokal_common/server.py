@@ -143,10 +143,15 @@ def serve(settings: ServiceSettings, build_app: Callable[[], ServiceApp]) -> Non
     for index in range(settings.workers):
         pid = os.fork()
         if pid == 0:
+            code = 0
             try:
                 _serve_one(settings, build_app, index)
+            except BaseException:
+                log.exception("worker failed", extra={"worker": index})
+                code = 1
             finally:
-                os._exit(0)
+                logging.shutdown()
+                os._exit(code)
         children.append(pid)
 
     def forward(signum: int, _frame: object) -> None:
@@ -156,8 +161,15 @@ def serve(settings: ServiceSettings, build_app: Callable[[], ServiceApp]) -> Non
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    for child in children:
-        os.waitpid(child, 0)
+    failed, remaining = 0, set(children)
+    while remaining:
+        pid, status = os.wait()
+        remaining.discard(pid)
+        if os.waitstatus_to_exitcode(status) != 0:
+            failed += 1
+            forward(signal.SIGTERM, None)  # one worker down: stop the rest, let the supervisor restart
+    if failed:
+        raise SystemExit(f"{failed} of {settings.workers} worker processes failed; see the log")
 
 
 def _serve_one(settings: ServiceSettings, build_app: Callable[[], ServiceApp], worker: int = 0) -> None:

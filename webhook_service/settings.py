@@ -10,10 +10,10 @@ from farmlokal_common.settings import ServiceSettings, dev_database_url
 class WebhookSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="WEBHOOK_", frozen=True, extra="ignore")
 
-    grpc_port: int = 50052
-    metrics_port: int = 9102
+    grpc_port: int = 15052
+    metrics_port: int = 9201
     database_url: str = dev_database_url("webhooks")
-    catalog_address: str = "127.0.0.1:50051"
+    catalog_address: str = "127.0.0.1:15051"
     rate_limits: str = "ReceiveWebhook=5000/1,*=100/1"
     # source=whsec_...,other=whsec_...
     # Dev secret only; production sets its own. Several entries per source allow rotation.

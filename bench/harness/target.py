@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 # `--target dev`: the ports `make up` uses (devstack.stack defaults).
 DEV_TARGET = (
-    "rest=http://127.0.0.1:8080,grpc=127.0.0.1:50051,webhook=127.0.0.1:50052,auth=127.0.0.1:50053,"
+    "rest=http://127.0.0.1:8080,grpc=127.0.0.1:15051,webhook=127.0.0.1:15052,auth=127.0.0.1:15053,"
     "sandbox=http://127.0.0.1:18090"
 )
 ENV_KEYS = {

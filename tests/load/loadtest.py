@@ -1,7 +1,7 @@
 """`make loadtest`: the ghz scenarios in tests/load/ghz and the REST mix in tests/load/rest against a stack.
 
     python tests/load/loadtest.py                       # the `make up` stack (--target dev)
-    python tests/load/loadtest.py --target rest=http://edge:8080,grpc=catalog:50051,auth=auth:50053
+    python tests/load/loadtest.py --target rest=http://edge:8080,grpc=catalog:15051,auth=auth:15053
     python tests/load/loadtest.py --own-stack           # start one on free ports (bench's), seed, stop after
 
 Every scenario file runs with its own call, data, rate (open loop) or concurrency (saturation), for
@@ -203,7 +203,7 @@ def worker_calls(metrics: str | None, workers: int) -> dict[int, float | None] |
             text = httpx.get(f"http://{host}:{int(port) + index}/metrics", timeout=3, trust_env=False).text
         except httpx.HTTPError:
             text = ""
-        # Another service's metrics on that port (e.g. make up's webhook on 9102) are not a worker's.
+        # Another service's metrics on that port (e.g. make up's webhook on 9201) are not a worker's.
         counts[index] = sum(float(v) for v in pattern.findall(text)) if 'pool="catalog"' in text else None
     return counts
 
@@ -235,8 +235,8 @@ def render(
         if any(not n for n in served.values()):
             lines.append(
                 "A worker served nothing or has no catalog metrics on its port: it may not be running "
-                "(a worker whose metrics port is taken exits; with make up, CATALOG_METRICS_PORT + 1 is the "
-                "webhook's 9102, so set CATALOG_METRICS_PORT=9111 for CATALOG_WORKERS=2)."
+                "(a worker that cannot bind its metrics port, CATALOG_METRICS_PORT + its index, exits and "
+                "says why in the catalog log)."
             )
     if any(_rate_limited(r) for r in results):
         lines.append(

@@ -254,16 +254,16 @@ def test_write_report_saves_json_markdown_and_latest(tmp_path):
 
 def test_target_from_flags_and_env():
     assert parse_target(None, {}) is None
-    target = parse_target("rest=http://h:8080/,grpc=h:50051", {"BENCH_UNCACHED_GRPC": "h:50061"})
+    target = parse_target("rest=http://h:8080/,grpc=h:15051", {"BENCH_UNCACHED_GRPC": "h:50061"})
     assert target is not None
     assert (target.rest_url, target.catalog_grpc, target.uncached_grpc) == (
         "http://h:8080",
-        "h:50051",
+        "h:15051",
         "h:50061",
     )
     dev = parse_target("dev", {})
     assert (
-        dev is not None and dev.rest_url == "http://127.0.0.1:8080" and dev.uncached_grpc == "127.0.0.1:50051"
+        dev is not None and dev.rest_url == "http://127.0.0.1:8080" and dev.uncached_grpc == "127.0.0.1:15051"
     )
     with pytest.raises(TargetError):
         parse_target("http://h:8080", {})  # no gRPC address

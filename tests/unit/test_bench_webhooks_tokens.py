@@ -207,7 +207,7 @@ def test_ghz_config_keeps_total_for_a_counted_run_and_drops_it_for_a_timed_one()
 
 
 def test_target_takes_several_auth_processes_and_the_sandbox():
-    target = parse_target("rest=http://h:8080,grpc=h:50051,auth=a:1+b:2+c:3,sandbox=http://s:18090/", {})
+    target = parse_target("rest=http://h:8080,grpc=h:15051,auth=a:1+b:2+c:3,sandbox=http://s:18090/", {})
     assert target is not None
     assert target.auth_grpc == "a:1"
     assert target.auth_replicas == ("a:1", "b:2", "c:3")

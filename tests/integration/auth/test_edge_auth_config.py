@@ -23,9 +23,9 @@ def cfg() -> edge.EdgeConfig:
     return edge.EdgeConfig(
         listen_port=free_port(),
         admin_port=free_port(),
-        catalog_address="127.0.0.1:50051",
-        webhook_address="127.0.0.1:50052",
-        auth_address="127.0.0.1:50053",
+        catalog_address="127.0.0.1:15051",
+        webhook_address="127.0.0.1:15052",
+        auth_address="127.0.0.1:15053",
         descriptor_path=ROOT / "build" / "gen" / "api.pb",
         jwt_issuer="https://issuer.test/",
         jwt_audiences=("https://api.test",),
