@@ -57,9 +57,9 @@ SERVICE_NAMES = (
 
 def build_app(settings: CatalogSettings) -> ServiceApp:
     engine = make_engine(settings.database_url, settings, isolation_level="READ COMMITTED")
-    read_engine = (
-        engine if settings.read_url == settings.database_url else make_engine(settings.read_url, settings)
-    )
+    # Listing reads: their own pool (a replica when CATALOG_DATABASE_READ_URL is set), autocommit,
+    # one round trip per query.
+    read_engine = make_engine(settings.read_url, settings, read_only=True)
     redis = make_redis(settings)
     cache = ResponseCache(
         redis,

@@ -16,27 +16,44 @@ from farmlokal_common.settings import ServiceSettings
 
 
 def make_engine(
-    url: str, settings: ServiceSettings, *, pool_size: int | None = None, isolation_level: str | None = None
+    url: str,
+    settings: ServiceSettings,
+    *,
+    pool_size: int | None = None,
+    isolation_level: str | None = None,
+    read_only: bool = False,
 ) -> Engine:
-    """One engine per service and URL: a bounded pool whose connections time out instead of hanging."""
+    """One engine per service and URL: a bounded pool whose connections time out instead of hanging.
+
+    `read_only` engines serve single-statement reads in autocommit with one round trip per query: no
+    pre-ping and no rollback when a connection returns to the pool. A connection that went stale
+    (MySQL restarted) fails its query once, which invalidates the whole pool, and the next checkout
+    connects afresh.
+    """
     engine = create_engine(
         url,
         pool_size=pool_size or settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
-        pool_pre_ping=True,
+        pool_pre_ping=not read_only,
+        pool_reset_on_return=None if read_only else "rollback",
         poolclass=WatchedQueuePool,
         pool_recycle=1800,
         # READ COMMITTED for write paths: no gap locks, so inserts and SKIP LOCKED claims on the same
         # index do not deadlock each other (REPEATABLE READ, the server default, otherwise).
-        **({"isolation_level": isolation_level} if isolation_level else {}),
+        **(
+            {"isolation_level": "AUTOCOMMIT" if read_only else isolation_level}
+            if read_only or isolation_level
+            else {}
+        ),
         connect_args={
             "connect_timeout": settings.db_connect_timeout_seconds,
             "read_timeout": settings.db_read_timeout_seconds,
             "write_timeout": settings.db_read_timeout_seconds,
         },
     )
-    watch_pool(make_url(url).database or "default", engine)
+    name = make_url(url).database or "default"
+    watch_pool(f"{name}_read" if read_only else name, engine)
     return engine
 
 
