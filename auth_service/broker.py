@@ -139,9 +139,13 @@ class TokenBroker:
                 raise ProviderRejected(rejected.decode())
             if lock.acquire():
                 try:
-                    token = self._read(key)  # someone may have refreshed between our read and the lock
+                    # Someone may have refreshed, or been refused, between our reads and the lock.
+                    token = self._read(key)
                     if token is not None and token.seconds_left() > self._settings.refresh_skew_seconds:
                         return Lease(token, "cache")
+                    rejected = self._redis.get(f"{key}:rejected")
+                    if isinstance(rejected, bytes):
+                        raise ProviderRejected(rejected.decode())
                     return Lease(self._fetch(key, audience, scope), "provider")
                 finally:
                     self._release(lock)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 import redis
 
 from auth_service.broker import BrokerSettings, TokenBroker
@@ -142,3 +143,26 @@ def test_repr_never_shows_the_token() -> None:
     from auth_service.tokens import Token
 
     assert "secret-token" not in repr(Token("secret-token", "Bearer", time.time() + 60))
+
+
+def test_a_refusal_recorded_while_a_waiter_takes_the_lock_is_not_asked_again(redis_client) -> None:
+    """The waiter saw no refusal, then got the lock the refused caller had just released: it must
+    re-check the refusal under the lock instead of calling the provider a second time."""
+    provider = ScriptedProvider(delay=0)
+    provider.answer = lambda n: httpx.Response(401, json={"error": "invalid_client"})
+    broker = make_broker(redis_client, provider)
+    key = broker._key("aud", "s")
+    original_acquire = redis.lock.Lock.acquire
+
+    def acquire_after_a_refusal(lock, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # Between the waiter's check and its lock: another replica was refused and released.
+        redis_client.set(f"{key}:rejected", "invalid_client", px=10_000)
+        return original_acquire(lock, *args, **kwargs)
+
+    redis.lock.Lock.acquire = acquire_after_a_refusal  # type: ignore[method-assign]
+    try:
+        with pytest.raises(FailedPrecondition, match="invalid_client"):
+            broker.get("aud", "s")
+    finally:
+        redis.lock.Lock.acquire = original_acquire  # type: ignore[method-assign]
+    assert provider.calls == 0
