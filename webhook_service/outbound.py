@@ -94,6 +94,7 @@ class Subscriptions:
 
     def publish(self, events: list[pb.CatalogEvent]) -> tuple[int, int]:
         """Idempotent per outbox id: a replayed hand-over creates no second delivery."""
+        _check_events(events)
         created, now = 0, utcnow()
         with self._engine.begin() as conn:
             subscriptions = [
@@ -101,10 +102,6 @@ class Subscriptions:
                 for r in conn.execute(text("SELECT id, event_types FROM subscriptions WHERE enabled"))
             ]
             for event in events:
-                if event.type not in EVENT_TYPES:
-                    raise InvalidArgument(
-                        FieldViolation("events.type", f"type must be one of {', '.join(EVENT_TYPES)}")
-                    )
                 fresh = conn.execute(
                     text(
                         "INSERT IGNORE INTO catalog_events (outbox_id, type, payload, occurred_at, received_at)"
@@ -172,3 +169,27 @@ class Subscriptions:
             for r in page
         ]
         return deliveries, (page[-1].id if page else after_id), has_more
+
+
+def _check_events(events: list[pb.CatalogEvent]) -> None:
+    """The whole batch is checked before anything is written: one bad event refuses the batch."""
+    violations = []
+    for i, event in enumerate(events):
+        if event.type not in EVENT_TYPES:
+            violations.append(
+                FieldViolation(f"events[{i}].type", f"type must be one of {', '.join(EVENT_TYPES)}")
+            )
+        if event.outbox_id <= 0:
+            violations.append(
+                FieldViolation(f"events[{i}].outbox_id", "outbox_id must be a positive integer")
+            )
+        try:
+            payload_ok = isinstance(json.loads(event.payload_json), dict)
+        except ValueError:
+            payload_ok = False
+        if not payload_ok:
+            violations.append(
+                FieldViolation(f"events[{i}].payload_json", "payload_json must be a JSON object")
+            )
+    if violations:
+        raise InvalidArgument(violations)

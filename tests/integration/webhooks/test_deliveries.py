@@ -136,3 +136,17 @@ def test_sending_waits_no_longer_than_the_timeout(subscriptions, engine) -> None
     (delivery,), _, _ = subscriptions.deliveries(sub.id, 0, 10)
     assert delivery.attempt_log[0].error == "timeout"
     listener.close()
+
+
+def test_a_bad_event_refuses_the_whole_batch_and_writes_nothing(subscriptions, engine) -> None:
+    subscriptions.create("http://127.0.0.1:9/hooks", ["product.updated"], "")
+    bad = pb.CatalogEvent(outbox_id=12, type="product.updated", payload_json="not json")
+    with pytest.raises(InvalidArgument) as info:
+        subscriptions.publish([catalog_event(11), bad, pb.CatalogEvent(outbox_id=0, type="product.updated")])
+    fields = {v.field for v in info.value.violations}
+    assert fields == {"events[1].payload_json", "events[2].outbox_id", "events[2].payload_json"}
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM catalog_events")).scalar() == 0
+        assert conn.execute(text("SELECT COUNT(*) FROM deliveries")).scalar() == 0
