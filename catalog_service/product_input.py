@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from farmlokal_common.errors import FieldViolation, InvalidArgument
 
 MAX_PRICE = Decimal("99999999.99")
+MAX_STOCK = 2_000_000_000
 _EXTERNAL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
@@ -48,8 +49,8 @@ def check_text(
 
 
 def check_stock(stock: int, field: str, violations: list[FieldViolation]) -> int:
-    if not 0 <= stock <= 2_000_000_000:
-        violations.append(FieldViolation(field, f"{field} must be between 0 and 2000000000"))
+    if not 0 <= stock <= MAX_STOCK:
+        violations.append(FieldViolation(field, f"{field} must be between 0 and {MAX_STOCK}"))
     return stock
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from catalog_service.domain import ProductRecord
 from catalog_service.listing.repository import record
-from catalog_service.product_input import ProductFields
+from catalog_service.product_input import MAX_STOCK, ProductFields
 from farmlokal_common.db import RETRYABLE_ERRORS, error_code, retry_transaction
 from farmlokal_common.errors import Aborted, FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from farmlokal_common.response_cache import ResponseCache
@@ -102,6 +102,8 @@ class ProductWriter:
                 raise FailedPrecondition(
                     f"stock of product {before.id} is {before.stock}; cannot remove {-delta}"
                 )
+            if before.stock + delta > MAX_STOCK:
+                raise InvalidArgument(FieldViolation("delta", f"stock must stay at most {MAX_STOCK}"))
             conn.execute(
                 text("UPDATE products SET stock = stock + :d, updated_at = :now WHERE id = :id"),
                 {"d": delta, "now": _now(), "id": before.id},

@@ -67,6 +67,8 @@ def test_stock_never_goes_below_zero_and_nothing_is_written(writer, engine) -> N
         writer.adjust_stock(Selector(external_id="w-mango"), -4)
     assert outbox(engine) == before
     assert writer.adjust_stock(Selector(external_id="w-mango"), -3).stock == 0
+    with pytest.raises(InvalidArgument, match="at most"):
+        writer.adjust_stock(Selector(external_id="w-mango"), 2**31 - 1)
 
 
 def test_update_and_delete_append_to_the_outbox(writer, engine) -> None:
