@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -77,3 +78,18 @@ def start(plan: ServicePlan, log_path: Path, env: dict[str, str] | None = None) 
 
 def _base_env() -> dict[str, str]:
     return {"PYTHONUNBUFFERED": "1"}
+
+
+def seed(plan: ServicePlan, products: int, log_path: Path, reset: bool = True) -> None:
+    """Seeds the catalog of `plan` (the catalog's ServicePlan) with `products` products."""
+    argv = [sys.executable, "-m", "catalog_service.seed", "--products", str(products)]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        subprocess.run(
+            [*argv, *(["--reset"] if reset else [])],
+            env={**os.environ, **_base_env(), **plan.env()},
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=True,
+        )

@@ -13,10 +13,7 @@ what a client of the edge sees. Every test leaves the proxies in pass-through an
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,7 +24,7 @@ import pytest
 
 from devstack import dbinit, processes, services
 from devstack.fault_proxy import FaultProxy
-from tests.conftest import ROOT, MariaDB, RedisServer, start_mariadb, start_redis
+from tests.conftest import MariaDB, RedisServer, start_mariadb, start_redis
 from tests.e2e.auth_sandbox import API_AUDIENCE, SandboxProcess, start_sandbox
 from tests.e2e.conftest import SERVICE_START_TIMEOUT, start_edge
 
@@ -185,18 +182,6 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> floa
     pytest.fail(f"not {what} within {timeout:.0f}s")
 
 
-def _seed(run_dir: Path, plan: services.ServicePlan) -> None:
-    with open(run_dir / "seed.log", "wb") as log:
-        subprocess.run(
-            [sys.executable, "-m", "catalog_service.seed", "--reset", "--products", str(PRODUCTS)],
-            env={**os.environ, **plan.env(), "PYTHONUNBUFFERED": "1"},
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            check=True,
-        )
-
-
 @pytest.fixture(scope="session")
 def fault_stack(run_dir: Path) -> Iterator[FaultStack]:
     base = run_dir / "faults"
@@ -224,7 +209,7 @@ def fault_stack(run_dir: Path) -> Iterator[FaultStack]:
         )
         services.migrate(catalog_direct)
         services.migrate(auth, {"AUTH_TOKEN_URL": sandbox.token_url})
-        _seed(base, catalog_direct)
+        services.seed(catalog_direct, PRODUCTS, base / "seed.log")
         auth_proc = services.start(auth, base / "auth.log", {"AUTH_TOKEN_URL": sandbox.token_url})
         cleanup.callback(auth_proc.stop)
         _wait_for(auth.grpc_port, auth_proc)

@@ -7,9 +7,6 @@ deliveries) and the supplier API points at a closed local port (a sync fails fas
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from devstack import processes, services
-from tests.conftest import ROOT, start_mariadb, start_redis
+from tests.conftest import start_mariadb, start_redis
 from tests.e2e.auth_sandbox import API_AUDIENCE, start_sandbox
 from tests.e2e.conftest import SERVICE_START_TIMEOUT, Edge, start_edge
 
@@ -74,7 +71,7 @@ def fuzz_target(run_dir: Path) -> Iterator[FuzzTarget]:
     try:
         for plan in plans.values():
             services.migrate(plan, peers)
-        _seed(base, plans["catalog"])
+        services.seed(plans["catalog"], PRODUCTS, base / "seed.log")
         for name, plan in plans.items():
             started.append(services.start(plan, base / f"{name}.log", peers))
         for proc, plan in zip(started[3:], plans.values(), strict=True):
@@ -93,15 +90,3 @@ def fuzz_target(run_dir: Path) -> Iterator[FuzzTarget]:
     finally:
         for proc in reversed(started):
             proc.stop()
-
-
-def _seed(run_dir: Path, plan: services.ServicePlan) -> None:
-    with open(run_dir / "seed.log", "wb") as log:
-        subprocess.run(
-            [sys.executable, "-m", "catalog_service.seed", "--reset", "--products", str(PRODUCTS)],
-            env={**os.environ, **plan.env(), "PYTHONUNBUFFERED": "1"},
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            check=True,
-        )
