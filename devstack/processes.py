@@ -4,20 +4,48 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port that is free now, below the kernel's ephemeral range (port 0 would hand out one from
+    that range, which any outgoing connection may take before the caller's server binds it), and
+    never handed out twice by this process."""
+    high = _ephemeral_low() - 1
+    for _ in range(200):
+        port = random.randint(20000, high) if high > 20000 else 0
+        with _handed_out_lock:
+            if port in _handed_out:
+                continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            chosen = int(sock.getsockname()[1])
+        with _handed_out_lock:
+            _handed_out.add(chosen)
+        return chosen
+    raise RuntimeError("no free port found below the ephemeral range")
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
