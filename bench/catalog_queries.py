@@ -21,7 +21,7 @@ from pathlib import Path
 from farmlokal.catalog.v1 import catalog_pb2 as pb
 from sqlalchemy import Engine, create_engine, text
 
-from catalog_service.listing import planner
+from catalog_service.listing import planner, stats
 from catalog_service.listing.cursor import CursorCodec
 from catalog_service.listing.plans import ids_statement, page_statement
 from catalog_service.listing.query import ListQuery, parse_list_request
@@ -49,7 +49,7 @@ class Result:
 def pick_terms(engine: Engine) -> dict[str, str]:
     """One exact word per class (no other word starts with it): common >20%, medium ~1%, rare <0.01%."""
     with engine.connect() as conn:
-        total = planner.total_products(conn)
+        total = stats.products_in_scope(conn, None)
         words = sorted((r.word, int(r.df)) for r in conn.execute(text("SELECT word, df FROM search_words")))
     exact = [
         (w, df)
@@ -94,7 +94,8 @@ def plan_of(engine: Engine, query: ListQuery) -> str:
         choice = planner.choose(conn, query)
     if choice.empty:
         return "empty"
-    return choice.plan.value + (f"(window {choice.window})" if choice.window else "")
+    window = choice.window
+    return choice.plan.value + (f"(window {window.rows} then {window.fallback.value})" if window else "")
 
 
 def shapes(category: str, terms: dict[str, str]) -> list[tuple[str, str, dict[str, str]]]:
@@ -144,7 +145,12 @@ def explain(engine: Engine, params: dict[str, str]) -> list[str]:
         ids = ids_statement(query, plan, query.limit + 1, driver=choice.driver)
         statement = page_statement(ids, query)
         lines.append(
-            f"plan: {plan.value}" + (f", window {choice.window} rows then postings" if choice.window else "")
+            f"plan: {plan.value}"
+            + (
+                f", window {choice.window.rows} rows then {choice.window.fallback.value}"
+                if choice.window
+                else ""
+            )
         )
         lines.append("ids: " + ids.sql)
         # ANALYZE runs the statement: r_rows are the rows really read, unlike EXPLAIN's estimate.

@@ -1,4 +1,5 @@
-"""Chooses the plan of a query from cheap statistics: term document frequencies, category sizes, a price probe."""
+"""Chooses the plan of a query from cheap statistics: term document frequencies, category sizes, the
+optimiser's estimate of a price range (listing.stats)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from catalog_service.listing import stats
 from catalog_service.listing.plans import Driver, Plan
 from catalog_service.listing.query import ListQuery
-from catalog_service.listing.sql import PRICE_INDEX, escape_like, filters
+from catalog_service.listing.sql import escape_like
 from catalog_service.listing.text import vocab_word
 
-# A price range with fewer rows than this is read whole and sorted; a wider one is filtered while
-# walking the sort index (about (limit+1) * scope / range_rows index entries). See catalog-queries.md.
-PRICE_PROBE_CAP = 10_000
 # Relative costs measured on 1M rows: a posting read, filtered and sorted, against a row tested on
 # product_search (a primary-key lookup, about 3 us here), which is what a SCAN row and a POSTINGS
 # re-test cost. With a re-test the sort cannot stop at the page (a priority queue), and sorting by
@@ -31,6 +30,26 @@ SCAN_RISK = 2.0
 WINDOW_FACTOR = 4
 MIN_WINDOW = 2000
 
+# A price range sorted by another column (no search terms). Measured on 1M rows (catalog-queries.md):
+# reading the range from the price index and sorting it costs about 3 us per row in the range (1.5
+# with the covering price index), walking a sort index about 0.3 us per entry, for the scan and for
+# the window's probe alike. Below this estimate the range is read whole: a windowed scan expects
+# WINDOW_FACTOR + 1 walks of fetch * scope / range entries, which is cheaper only above ~3,200 rows
+# for a page of 21 in 1M products.
+PRICE_RANGE_MAX_ROWS = 3_000
+# A range holding at least this share of the scope is scanned unbounded: the page is expected within
+# 10 * fetch entries (~0.1 ms at limit 20), and the window's probe (MIN_WINDOW entries, ~0.6 ms)
+# would cost several times the scan. Measured: 100-300 (30%) walks 203 entries by name, 0.2 ms.
+PLAIN_SCAN_MIN_SHARE = 0.1
+# Between PRICE_RANGE_MAX_ROWS and this estimate the scan runs in a window of the sort index and, if
+# the window ends before the page is full (the range is correlated with the sort order, and the scan
+# could walk most of the scope: ~300 ms on 1M), the range is read whole instead: at most ~30 ms.
+# Above it the scan runs unbounded: reading the range costs more than the correlated walks measured
+# (price >= 5000, estimated 18,830 rows, 9,416 real, by name desc: 62,446 entries, 17 ms, against
+# 48 ms to read and sort the range), and a window whose fallback is the scan itself could only add
+# its probe to the same walk.
+PRICE_RANGE_FALLBACK_MAX_ROWS = 10_000
+
 
 @dataclass(frozen=True)
 class TermStats:
@@ -41,10 +60,26 @@ class TermStats:
 
 
 @dataclass(frozen=True)
+class Window:
+    """Run SCAN over at most `rows` entries of the sort index; if the page is not full, `fallback`
+    answers the whole page.
+
+    A search counts only the entries that pass the filters (its estimate is in rows tested on
+    product_search); a price range counts every entry of the scope (category), price or not, since
+    it is the walk over out-of-range entries that a correlated range makes long, and a probe that
+    skipped them would walk as far as the unbounded scan.
+    """
+
+    rows: int
+    fallback: Plan
+    whole_scope: bool = False
+
+
+@dataclass(frozen=True)
 class Choice:
     plan: Plan
     driver: Driver | None = None
-    window: int | None = None  # SCAN: rows of the sort index to try before falling back to POSTINGS
+    window: Window | None = None  # SCAN only
     empty: bool = False  # some term prefixes no word at all: nothing can match
 
 
@@ -72,29 +107,37 @@ def driver(conn: Connection, term: str) -> Driver:
     return Driver(term, tuple(int(r.id) for r in rows))
 
 
-def total_products(conn: Connection) -> int:
-    return int(conn.execute(text("SELECT COALESCE(SUM(product_count), 0) FROM category_counts")).scalar_one())
-
-
-def price_range_rows(conn: Connection, query: ListQuery, cap: int = PRICE_PROBE_CAP) -> int:
-    """How many rows the price range holds, counted up to cap on the price index alone."""
-    where = filters(query)
-    index = PRICE_INDEX[query.category is not None]
-    sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM products p FORCE INDEX ({index}) WHERE {where.where()} LIMIT {cap}) t"
-    return int(conn.execute(text(sql), where.params).scalar_one())
-
-
 def choose(conn: Connection, query: ListQuery) -> Choice:
-    has_price = query.min_price is not None or query.max_price is not None
+    fetch = query.limit + 1
     if not query.terms:
-        if has_price and query.sort != "price" and price_range_rows(conn, query) < PRICE_PROBE_CAP:
-            return Choice(Plan.PRICE_RANGE)
-        return Choice(Plan.SCAN)
-    stats = term_stats(conn, query.terms)
-    if any(s.words == 0 for s in stats):
+        has_price = query.min_price is not None or query.max_price is not None
+        if not has_price or query.sort == "price":
+            return Choice(Plan.SCAN)  # the sort index holds the answer in order: no statistics needed
+        scope = stats.products_in_scope(conn, query.category)
+        return choose_price_range(stats.price_range_rows(conn, query), scope, fetch)
+    terms = term_stats(conn, query.terms)
+    if any(s.words == 0 for s in terms):
         return Choice(Plan.SCAN, empty=True)
-    plan, driving, window = choose_search(stats, total_products(conn), query.limit + 1, query.sort)
-    return Choice(plan, driver(conn, driving.term) if driving else None, window)
+    total = stats.products_in_scope(conn, None)
+    plan, driving, window = choose_search(terms, total, fetch, query.sort)
+    return Choice(
+        plan,
+        driver(conn, driving.term) if driving else None,
+        Window(window, Plan.POSTINGS) if window is not None else None,
+    )
+
+
+def choose_price_range(range_rows: int, scope_rows: int, fetch: int) -> Choice:
+    """The plan of a price range sorted by another column, from the range's estimated rows and the
+    products in scope; constants above."""
+    if range_rows < PRICE_RANGE_MAX_ROWS:
+        return Choice(Plan.PRICE_RANGE)
+    share = range_rows / max(scope_rows, range_rows)  # EXPLAIN may overestimate past the scope
+    if share >= PLAIN_SCAN_MIN_SHARE or range_rows > PRICE_RANGE_FALLBACK_MAX_ROWS:
+        return Choice(Plan.SCAN)
+    expected = fetch / share  # entries walked if the range is spread evenly along the sort order
+    rows = int(max(MIN_WINDOW, WINDOW_FACTOR * expected))
+    return Choice(Plan.SCAN, window=Window(rows, Plan.PRICE_RANGE, whole_scope=True))
 
 
 def choose_search(

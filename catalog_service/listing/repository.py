@@ -93,24 +93,27 @@ def fetch_rows(conn: Connection, query: ListQuery, fetch: int, force: Plan | Non
     choice = planner.choose(conn, query)
     if choice.empty:
         return []
-    if choice.plan is Plan.SCAN and choice.window is not None and choice.driver is not None:
+    if choice.window is not None:
         return scan_within_window(conn, query, fetch, choice.window, choice.driver)
     return _run(conn, query, choice.plan, fetch, choice.driver)
 
 
 def scan_within_window(
-    conn: Connection, query: ListQuery, fetch: int, window: int, driver: Driver
+    conn: Connection, query: ListQuery, fetch: int, window: planner.Window, driver: Driver | None = None
 ) -> list[Any]:
-    """SCAN over at most `window` rows of the sort index; if the page is not full by then, POSTINGS.
+    """SCAN over at most `window.rows` entries of the sort index; if the page is not full by then,
+    the fallback plan answers.
 
     The rows a bounded scan finds are the first matches in order, so a full page from it is the
-    answer; a short page from a window that ended early is not, and the postings plan answers.
+    answer; a short page from a window that ended early is not. The fallback answers the whole page
+    rather than continuing after the window, so that a page is always one statement (one snapshot:
+    a product moved by a concurrent write can neither repeat nor vanish within a page).
     """
-    end = window_end(conn, query, window)
+    end = window_end(conn, query, window.rows, price=not window.whole_scope)
     rows = _run(conn, query, Plan.SCAN, fetch, None, end)
     if len(rows) >= fetch or end is None:
         return rows
-    return _run(conn, query, Plan.POSTINGS, fetch, driver)
+    return _run(conn, query, window.fallback, fetch, driver)
 
 
 def _run(
@@ -134,9 +137,12 @@ def _forced_driver(conn: Connection, query: ListQuery) -> Driver:
     return planner.driver(conn, min(stats, key=lambda s: s.df).term)
 
 
-def window_end(conn: Connection, query: ListQuery, window: int) -> Keyset | None:
-    """The position `window` rows ahead on the sort index (filters applied), or None if fewer remain."""
-    where = filters(query)
+def window_end(conn: Connection, query: ListQuery, window: int, price: bool = True) -> Keyset | None:
+    """The position `window` entries ahead on the sort index, or None if fewer remain.
+
+    Counted among the entries in the query's category and (unless price=False) its price range.
+    """
+    where = filters(query, price=price)
     add_keyset(where, query, query.after)
     index = SORT_INDEX[(query.category is not None, query.sort)]
     row = conn.execute(

@@ -49,10 +49,13 @@ def keyset_value(sort: str, value: str) -> dt.datetime | Decimal | str:
     return value
 
 
-def filters(query: ListQuery, alias: str = "p") -> Sql:
+def filters(query: ListQuery, alias: str = "p", price: bool = True) -> Sql:
+    """The query's category and (unless price=False) price range."""
     sql = Sql()
     if query.category is not None:
         sql.add(f"{alias}.category = :category", category=query.category)
+    if not price:
+        return sql
     if query.min_price is not None:
         sql.add(f"{alias}.price >= :min_price", min_price=query.min_price)
     if query.max_price is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import random
 from collections.abc import Iterator
 from decimal import Decimal
@@ -17,8 +18,8 @@ from sqlalchemy import Engine
 from catalog_service.listing import planner
 from catalog_service.listing.cursor import CursorCodec
 from catalog_service.listing.plans import Plan
-from catalog_service.listing.query import keyset_of, parse_list_request
-from catalog_service.listing.repository import fetch_rows, scan_within_window
+from catalog_service.listing.query import ListQuery, keyset_of, parse_list_request
+from catalog_service.listing.repository import fetch_rows, record, scan_within_window
 from catalog_service.listing.text import index_words
 from tests.integration.listing.listing_data import brute_force, demote, insert, snapshot
 
@@ -66,6 +67,16 @@ def catalog(listing_engine: Engine) -> Iterator[tuple[Engine, list]]:
     clear(listing_engine)
 
 
+FILTERS = {
+    "category": st.sampled_from([c.upper() for c in CATEGORIES]),
+    "min_price": st.sampled_from(["1", "2.5", "7.25"]),
+    "max_price": st.sampled_from(["2.50", "10", "99.99"]),
+}
+SORT = {
+    "sort": st.sampled_from(["created_at", "price", "name"]),
+    "order": st.sampled_from(["asc", "desc"]),
+    "limit": st.integers(1, 12).map(str),
+}
 queries = st.fixed_dictionaries(
     {
         "q": st.lists(
@@ -73,47 +84,109 @@ queries = st.fixed_dictionaries(
             min_size=1,
             max_size=3,
         ).map(" ".join),
-        "sort": st.sampled_from(["created_at", "price", "name"]),
-        "order": st.sampled_from(["asc", "desc"]),
-        "limit": st.integers(1, 12).map(str),
+        **SORT,
     },
-    optional={
-        "category": st.sampled_from([c.upper() for c in CATEGORIES]),
-        "min_price": st.sampled_from(["1", "2.5", "7.25"]),
-        "max_price": st.sampled_from(["2.50", "10", "99.99"]),
-    },
+    optional=FILTERS,
 )
+# Listings with a price range (what the windowed price-range SCAN serves), any sort.
+price_listings = st.fixed_dictionaries(
+    {**SORT, "min_price": FILTERS["min_price"]}, optional={"category": FILTERS["category"]}
+) | st.fixed_dictionaries(
+    {**SORT, "max_price": FILTERS["max_price"]},
+    optional={"category": FILTERS["category"], "min_price": FILTERS["min_price"]},
+)
+WINDOWS = (1, 2, 5, 50)
 
 
-@SETTINGS
-@given(params=queries, start=st.floats(0, 1))
-def test_every_plan_matches_the_brute_force(catalog, params, start) -> None:
-    engine, rows = catalog
+def query_and_answer(rows: list, params: dict[str, str], start: float) -> tuple[ListQuery, list[int]]:
+    """The query, started mid-walk when start > 0.3 (after a row of the answer), and the ids its
+    page must return."""
     if Decimal(params.get("min_price", "0")) > Decimal(params.get("max_price", "100")):
         params["max_price"] = params["min_price"]
     query = parse_list_request(pb.ListProductsRequest(**params), CODEC)
     expected = brute_force(rows, query)
-    # Start mid-walk too: after a random row of the answer (or of the whole table).
     if expected and start > 0.3:
         by_id = {r.id: r for r in rows}
         anchor = by_id[expected[int(start * (len(expected) - 1))]]
         after = keyset_of(query.sort, anchor.created_at, anchor.price, anchor.name, anchor.id)
         query = dataclasses.replace(query, after=after)
         expected = expected[expected.index(anchor.id) + 1 :]
-    want = expected[: query.limit + 1]
+    return query, expected[: query.limit + 1]
+
+
+def ids(rows: list) -> list[int]:
+    return [int(r.id) for r in rows]
+
+
+@SETTINGS
+@given(params=queries, start=st.floats(0, 1))
+def test_every_plan_matches_the_brute_force(catalog, params, start) -> None:
+    engine, rows = catalog
+    query, want = query_and_answer(rows, params, start)
+    fetch = query.limit + 1
     with engine.connect() as conn:
         stats = planner.term_stats(conn, query.terms)
         plans = [Plan.SCAN, Plan.PRICE_RANGE] + ([Plan.POSTINGS] if any(s.indexed for s in stats) else [])
         for plan in plans:
-            got = [int(r.id) for r in fetch_rows(conn, query, query.limit + 1, force=plan)]
-            assert got == want, plan
-        assert [int(r.id) for r in fetch_rows(conn, query, query.limit + 1)] == want, "planner's choice"
+            assert ids(fetch_rows(conn, query, fetch, force=plan)) == want, plan
+        assert ids(fetch_rows(conn, query, fetch)) == want, "planner's choice"
         indexed = [s for s in stats if s.indexed]
         if indexed and all(s.words for s in stats):
             driver = planner.driver(conn, min(indexed, key=lambda s: s.df).term)
-            for window in (1, 2, 5, 50):
-                got = [int(r.id) for r in scan_within_window(conn, query, query.limit + 1, window, driver)]
-                assert got == want, f"window {window}"
+            for rows_, whole_scope in itertools.product(WINDOWS, (False, True)):
+                window = planner.Window(rows_, Plan.POSTINGS, whole_scope)
+                assert ids(scan_within_window(conn, query, fetch, window, driver)) == want, window
+
+
+@SETTINGS
+@given(params=price_listings, start=st.floats(0, 1))
+def test_every_price_range_plan_matches_the_brute_force(catalog, params, start) -> None:
+    """SCAN, PRICE_RANGE, and the windowed SCAN falling back to PRICE_RANGE, with windows small
+    enough that the fallback answers most pages (a window counts every entry of the scope, in the
+    range or not)."""
+    engine, rows = catalog
+    query, want = query_and_answer(rows, params, start)
+    fetch = query.limit + 1
+    with engine.connect() as conn:
+        for plan in (Plan.SCAN, Plan.PRICE_RANGE):
+            assert ids(fetch_rows(conn, query, fetch, force=plan)) == want, plan
+        assert ids(fetch_rows(conn, query, fetch)) == want, "planner's choice"
+        for rows_ in WINDOWS:
+            window = planner.Window(rows_, Plan.PRICE_RANGE, whole_scope=True)
+            assert ids(scan_within_window(conn, query, fetch, window)) == want, window
+
+
+@pytest.mark.parametrize(
+    "estimate",
+    [1, 5, 40, 10_000],  # tiny estimates make every window end early on this 300-product catalog
+)
+def test_the_planners_price_range_choices_walk_to_the_brute_force(catalog, monkeypatch, estimate) -> None:
+    """Through fetch_rows and the planner: a windowed SCAN is chosen whatever the range (the range
+    estimate is forced and the thresholds lowered), and every page still matches."""
+    engine, rows = catalog
+    monkeypatch.setattr(planner, "PRICE_RANGE_MAX_ROWS", 0)
+    monkeypatch.setattr(planner, "PLAIN_SCAN_MIN_SHARE", 2.0)
+    monkeypatch.setattr(planner, "MIN_WINDOW", 1)
+    monkeypatch.setattr(planner.stats, "price_range_rows", lambda conn, query: estimate)
+    for sort, order, category in itertools.product(("created_at", "name"), ("asc", "desc"), ("", "fruits")):
+        params = {"min_price": "2.5", "max_price": "10", "sort": sort, "order": order, "limit": "7"}
+        if category:
+            params["category"] = category
+        query = parse_list_request(pb.ListProductsRequest(**params), CODEC)
+        expected = brute_force(rows, query)
+        with engine.connect() as conn:
+            choice = planner.choose(conn, query)
+            assert choice.window is not None and choice.window.whole_scope
+            seen: list[int] = []
+            while True:
+                page = fetch_rows(conn, query, query.limit + 1)
+                seen += ids(page[: query.limit])
+                if len(page) <= query.limit:
+                    break
+                last = record(page[query.limit - 1])
+                after = keyset_of(query.sort, last.created_at, last.price, last.name, last.id)
+                query = dataclasses.replace(query, after=after)
+        assert seen == expected, (sort, order, category)
 
 
 def test_the_dataset_exercises_both_kinds_of_words(catalog) -> None:
