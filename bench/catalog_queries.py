@@ -106,6 +106,8 @@ def shapes(category: str, terms: dict[str, str]) -> list[tuple[str, str, dict[st
         "price 100-300": {"min_price": "100", "max_price": "300"},
         "category+price": {"category": category, "min_price": "100", "max_price": "300"},
         "narrow price 1000-1010": {"min_price": "1000", "max_price": "1010"},
+        # 3,331 rows (0.3%): the planner's windowed scan, falling back to the range if correlated.
+        "mid price 1000-1030": {"min_price": "1000", "max_price": "1030"},
         "price >= 5000": {"min_price": "5000"},
     }
     for fname, f in filters.items():
