@@ -17,8 +17,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
+from farmlokal_common.interceptors import PerMethodChain
 from farmlokal_common.interceptors.error_mapping import ErrorMappingInterceptor
-from farmlokal_common.interceptors.request_logging import RequestLoggingInterceptor
+from farmlokal_common.interceptors.request_logging import AccessLogPolicy, RequestLoggingInterceptor
 from farmlokal_common.prebuilt import PrebuiltResponseInterceptor
 from farmlokal_common.settings import ServiceSettings
 
@@ -76,10 +77,16 @@ def create_server(address: str, app: ServiceApp, settings: ServiceSettings) -> R
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.thread_pool_size),
         interceptors=[
-            PrebuiltResponseInterceptor(),
-            RequestLoggingInterceptor(),
-            ErrorMappingInterceptor(),
-            *app.interceptors,
+            PerMethodChain(
+                [
+                    PrebuiltResponseInterceptor(),
+                    RequestLoggingInterceptor(
+                        AccessLogPolicy(settings.access_log, settings.access_log_slow_ms)
+                    ),
+                    ErrorMappingInterceptor(),
+                    *app.interceptors,
+                ]
+            )
         ],
         options=options,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,

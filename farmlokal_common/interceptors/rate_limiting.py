@@ -56,14 +56,13 @@ class RateLimitInterceptor(grpc.ServerInterceptor):
         if not method.startswith(self._public):
             return handler
         route = method.rsplit("/", 1)[-1]
-        metadata = handler_call_details.invocation_metadata
 
         def wrap(behavior: UnaryBehavior) -> UnaryBehavior:
             def limited(request: Any, context: grpc.ServicerContext) -> Any:
                 limit = self._limiter.limit_for(route)
                 if limit is None:
                     return behavior(request, context)
-                client = client_key(metadata, context.peer())
+                client = client_key(context.invocation_metadata(), context.peer())
                 if route not in self._deferred:
                     decision = self._limiter.check(route, client)
                     _publish(decision)

@@ -79,14 +79,15 @@ def channel_for(redis_client) -> Iterator:
         server.stop(0)
 
 
-def call(channel: grpc.Channel, limit: str = "", q: str = "mango"):
+def call(channel: grpc.Channel, limit: str = "", q: str = "mango", client: str = ""):
     method = channel.unary_unary(
         f"/{SERVICE}/ListProducts",
         pb.ListProductsRequest.SerializeToString,
         pb.ListProductsResponse.FromString,
     )
+    metadata = (("x-forwarded-for", client),) if client else ()
     try:
-        _, rpc = method.with_call(pb.ListProductsRequest(q=q, limit=limit), timeout=5)
+        _, rpc = method.with_call(pb.ListProductsRequest(q=q, limit=limit), timeout=5, metadata=metadata)
         return grpc.StatusCode.OK, dict(rpc.initial_metadata())
     except grpc.RpcError as error:
         return error.code(), dict(error.trailing_metadata())
@@ -117,3 +118,15 @@ def test_remaining_counts_down_through_the_gated_lookup(channel_for) -> None:
     channel, _ = channel_for(5)
     remaining = [call(channel, q=f"q{n % 2}")[1]["x-ratelimit-remaining"] for n in range(5)]
     assert remaining == ["4", "3", "2", "1", "0"]
+
+
+def test_each_forwarded_client_has_its_own_budget_call_after_call(channel_for) -> None:
+    """The handler is built once per method; the client is read from each call's own headers."""
+    channel, _ = channel_for(2)
+    seen = [call(channel, client=client) for client in ("10.0.0.1", "10.0.0.2", "10.0.0.1", "10.0.0.1")]
+    assert [(code, headers["x-ratelimit-remaining"]) for code, headers in seen] == [
+        (grpc.StatusCode.OK, "1"),
+        (grpc.StatusCode.OK, "1"),
+        (grpc.StatusCode.OK, "0"),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, "0"),
+    ]

@@ -163,3 +163,62 @@ def test_prebuilt_responses_go_out_as_they_are() -> None:
         assert (response.id, response.name) == (7, "Prebuilt")
     finally:
         running.stop(0)
+
+
+def rpc_log_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "farmlokal.rpc"]
+
+
+def test_access_log_by_default_has_failures_and_slow_calls_not_fast_successes(server, caplog) -> None:
+    with caplog.at_level(logging.INFO, logger="farmlokal.rpc"):
+        call(server[1], "1", metadata=(("x-request-id", "req-fast-ok"),))
+        with pytest.raises(grpc.RpcError):
+            call(server[1], "bad", metadata=(("x-request-id", "req-bad"),))
+        call(server[1], "slow", metadata=(("x-request-id", "req-slow"),))
+    lines = {r.__dict__.get("code"): r for r in rpc_log_lines(caplog)}
+    assert set(lines) == {"INVALID_ARGUMENT", "OK"}
+    assert lines["OK"].__dict__["duration_ms"] >= 250  # the slow one, not the fast one
+
+
+def test_access_log_all_logs_every_call_with_its_request_id() -> None:
+    handler = grpc.method_handlers_generic_handler(
+        SERVICE,
+        {
+            "GetProduct": grpc.unary_unary_rpc_method_handler(
+                behaviour, pb.GetProductRequest.FromString, pb.Product.SerializeToString
+            )
+        },
+    )
+    app = ServiceApp(service_names=[SERVICE], register=lambda s: s.add_generic_rpc_handlers((handler,)))
+    running = create_server("127.0.0.1:0", app, ServiceSettings(access_log="all"))
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            from farmlokal_common.request_context import current_request_id
+
+            record.bound_request_id = current_request_id()
+            records.append(record)
+
+    keep = Keep()
+    rpc_logger = logging.getLogger("farmlokal.rpc")
+    rpc_logger.addHandler(keep)
+    rpc_logger.setLevel(logging.INFO)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            for request_id in ("req-a", "req-b", "req-c"):
+                call(channel, "1", metadata=(("x-request-id", request_id),))
+    finally:
+        rpc_logger.removeHandler(keep)
+        running.stop(0)
+    # The handler chain is built once per method; each call still logs under its own request id.
+    assert [(r.__dict__["code"], r.bound_request_id) for r in records] == [
+        ("OK", "req-a"),
+        ("OK", "req-b"),
+        ("OK", "req-c"),
+    ]
+
+
+def test_an_unknown_access_log_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="'all' or 'errors'"):
+        ServiceSettings(access_log="some")
