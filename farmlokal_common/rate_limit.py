@@ -12,6 +12,7 @@ import redis
 
 from farmlokal_common.errors import RateLimited
 from farmlokal_common.metrics import RATE_LIMIT_FAIL_OPEN, RATE_LIMIT_REJECTIONS
+from farmlokal_common.outage import Backoff
 
 log = logging.getLogger("farmlokal.rate_limit")
 
@@ -100,6 +101,7 @@ class RateLimiter:
         limits: dict[str, Limit],
         prefix: str = "rl",
         log_interval_seconds: float = 30.0,
+        redis_backoff_seconds: float = 1.0,
     ) -> None:
         self._client = client
         self._limits = limits
@@ -107,6 +109,7 @@ class RateLimiter:
         self._script = client.register_script(_GCRA)
         self._log_interval = log_interval_seconds
         self._last_logged = -math.inf
+        self._redis_down = Backoff(redis_backoff_seconds)
 
     def limit_for(self, route: str) -> Limit | None:
         return self._limits.get(route) or self._limits.get("*")
@@ -115,6 +118,9 @@ class RateLimiter:
         """None when the route is unlimited or Redis is unreachable (fail open)."""
         limit = self.limit_for(route)
         if limit is None:
+            return None
+        if self._redis_down.active():
+            self.fail_open(None)
             return None
         try:
             reply = self._script(keys=[self.key(route, client_key)], args=[limit.emission_ms, limit.requests])
@@ -126,8 +132,12 @@ class RateLimiter:
     def key(self, route: str, client_key: str) -> str:
         return f"{self._prefix}:{route}:{client_key}"
 
-    def fail_open(self, error: redis.RedisError) -> None:
+    def fail_open(self, error: redis.RedisError | None) -> None:
+        """Counts a request let through unchecked; `error` (None while backing off) starts a back-off."""
         RATE_LIMIT_FAIL_OPEN.inc()
+        if error is None:
+            return
+        self._redis_down.trip()
         now = time.monotonic()
         if now - self._last_logged >= self._log_interval:
             self._last_logged = now

@@ -23,6 +23,7 @@ import redis
 from farmlokal_common import rate_limit
 from farmlokal_common.errors import Unavailable
 from farmlokal_common.metrics import CACHE_EVENTS
+from farmlokal_common.outage import Backoff
 from farmlokal_common.rate_limit import GCRA_FUNCTION
 from farmlokal_common.single_flight import SingleFlight
 
@@ -72,14 +73,14 @@ class ResponseCache:
         self._release = client.register_script(_RELEASE)
         self._flight: SingleFlight[bytes] = SingleFlight()
         self._degraded = threading.BoundedSemaphore(settings.degraded_concurrency)
-        self._redis_down_until = 0.0
+        self._redis_down = Backoff(settings.redis_backoff_seconds)
         self.generation_key = f"{settings.namespace}:generation"
 
     def get_or_compute(self, canonical_query: str, compute: Callable[[], bytes]) -> bytes:
         """The cached value, or compute() once per key; the call's deferred rate-limit check (if
         the interceptor left one) is answered first, in the same Redis round trip as the lookup."""
         gate = rate_limit.take_deferred()
-        if not self._settings.enabled or time.monotonic() < self._redis_down_until:
+        if not self._settings.enabled or self._redis_down.active():
             if gate is not None:
                 rate_limit.enforce(gate.check_now(), gate.route)
             return compute() if not self._settings.enabled else self._compute_degraded(compute)
@@ -174,6 +175,5 @@ class ResponseCache:
             self._degraded.release()
 
     def _mark_redis_down(self, error: redis.RedisError) -> None:
-        if time.monotonic() >= self._redis_down_until:
+        if self._redis_down.trip():
             log.warning("cache bypassed: redis unreachable", extra={"error": type(error).__name__})
-        self._redis_down_until = time.monotonic() + self._settings.redis_backoff_seconds

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -42,3 +43,37 @@ def test_parse_limits_rejects_nonsense() -> None:
         parse_limits("ListProducts=lots")
     with pytest.raises(ValueError, match="positive"):
         parse_limits("ListProducts=0/1")
+
+
+class CountingRedis:
+    """Stands in for a blackholed Redis: every command fails after counting itself."""
+
+    def __init__(self, real: redis.Redis) -> None:
+        self.real = real
+        self.down = True
+        self.calls = 0
+
+    def register_script(self, source: str):
+        script = self.real.register_script(source)
+
+        def run(keys=(), args=()):
+            self.calls += 1
+            if self.down:
+                raise redis.TimeoutError("blackholed")
+            return script(keys=keys, args=args)
+
+        return run
+
+
+def test_after_a_redis_failure_it_fails_open_without_calling_redis_until_the_backoff_ends(
+    redis_client: redis.Redis,
+) -> None:
+    fake = CountingRedis(redis_client)
+    limiter = RateLimiter(fake, {"*": Limit(1, 60)}, redis_backoff_seconds=0.3)  # type: ignore[arg-type]
+    assert [limiter.check("ListProducts", "ip:b") for _ in range(20)] == [None] * 20
+    assert fake.calls == 1  # one call paid the timeout; the other 19 were let through at once
+    fake.down = False
+    time.sleep(0.35)
+    decision = limiter.check("ListProducts", "ip:b")
+    assert decision is not None and decision.allowed and fake.calls == 2
+    assert not limiter.check("ListProducts", "ip:b").allowed  # limited again: the limit is 1
