@@ -64,7 +64,7 @@ class OwnStack:
 
     def start_infra(self) -> None:
         db_port, redis_port = free_port(), free_port()
-        self.say(f"stack: mariadb on {db_port} (buffer pool 1G), redis on {redis_port}, under {self.run_dir}")
+        self.say(f"stack: mariadb on {db_port} (buffer pool 2G), redis on {redis_port}, under {self.run_dir}")
         options = processes.MariaDBOptions(buffer_pool="2G")
         self.processes.append(processes.start_mariadb(self.datadir, db_port, self.log("mariadb"), options))
         self.processes.append(processes.start_redis(redis_port, self.run_dir / "redis", self.log("redis")))
