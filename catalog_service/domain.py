@@ -6,6 +6,19 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
+# The columns of a product row, in ProductRecord's field order: reads select them in this order.
+PRODUCT_FIELDS = (
+    "id",
+    "external_id",
+    "name",
+    "description",
+    "category",
+    "price",
+    "stock",
+    "created_at",
+    "updated_at",
+)
+
 
 @dataclass(frozen=True)
 class ProductRecord:

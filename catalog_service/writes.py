@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, text
 from sqlalchemy.exc import DBAPIError
 
-from catalog_service.domain import ProductRecord
+from catalog_service.domain import PRODUCT_FIELDS, ProductRecord
 from catalog_service.listing.repository import record
 from catalog_service.product_input import MAX_STOCK, ProductFields
 from farmlokal_common.db import RETRYABLE_ERRORS, error_code, retry_transaction
@@ -19,7 +19,7 @@ from farmlokal_common.errors import Aborted, FailedPrecondition, FieldViolation,
 from farmlokal_common.response_cache import ResponseCache
 
 MAX_BATCH = 1000
-_COLUMNS = "id, external_id, name, description, category, price, stock, created_at, updated_at"
+_COLUMNS = ", ".join(PRODUCT_FIELDS)
 DUPLICATE_KEY = 1062
 
 

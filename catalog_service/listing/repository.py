@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from catalog_service.domain import CategoryCount, ProductRecord
+from catalog_service.domain import PRODUCT_FIELDS, CategoryCount, ProductRecord
 from catalog_service.listing import planner
 from catalog_service.listing.cursor import CursorCodec, Keyset
 from catalog_service.listing.plans import Driver, Plan, Statement, ids_statement, page_statement
@@ -24,22 +23,20 @@ class Page:
     has_more: bool
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC)
-
-
 def record(row: Any) -> ProductRecord:
-    m = row._mapping
+    """A row of PRODUCT_FIELDS in that order; MySQL's naive DATETIMEs are UTC. Positional: reading
+    the columns by name cost twice as much, and a listing page converts 21 rows."""
+    id_, external_id, name, description, category, price, stock, created_at, updated_at = row
     return ProductRecord(
-        id=int(m["id"]),
-        external_id=m["external_id"],
-        name=m["name"],
-        description=m["description"],
-        category=m["category"],
-        price=Decimal(m["price"]),
-        stock=int(m["stock"]),
-        created_at=_utc(m["created_at"]),
-        updated_at=_utc(m["updated_at"]),
+        id_,
+        external_id,
+        name,
+        description,
+        category,
+        price,
+        stock,
+        created_at.replace(tzinfo=dt.UTC),
+        updated_at.replace(tzinfo=dt.UTC),
     )
 
 
@@ -65,10 +62,7 @@ class ProductReader:
     def get(self, product_id: int) -> ProductRecord | None:
         with self._engine.connect() as conn:
             row = conn.execute(
-                text(
-                    "SELECT id, external_id, name, description, category, price, stock, created_at, updated_at"
-                    " FROM products WHERE id = :id"
-                ),
+                text(f"SELECT {', '.join(PRODUCT_FIELDS)} FROM products WHERE id = :id"),
                 {"id": product_id},
             ).first()
         return record(row) if row is not None else None

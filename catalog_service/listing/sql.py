@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from catalog_service.domain import PRODUCT_FIELDS
 from catalog_service.listing.cursor import Keyset
 from catalog_service.listing.query import ListQuery
 
-PRODUCT_COLUMNS = (
-    "p.id, p.external_id, p.name, p.description, p.category, p.price, p.stock, p.created_at, p.updated_at"
-)
+PRODUCT_COLUMNS = ", ".join(f"p.{name}" for name in PRODUCT_FIELDS)
 
 # (has category filter, sort) -> the index whose order is (sort, id) after the equality prefix.
 SORT_INDEX = {
