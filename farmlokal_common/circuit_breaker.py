@@ -40,6 +40,7 @@ from redis.retry import Retry
 
 from farmlokal_common.errors import Unavailable
 from farmlokal_common.metrics import BREAKER_STATE, BREAKER_TRANSITIONS
+from farmlokal_common.outage import Backoff
 
 log = logging.getLogger("farmlokal.circuit_breaker")
 
@@ -152,7 +153,7 @@ class UpstreamBreaker:
         self._opened_key = f"{prefix}:opened_at_ms"
         self._probe_key = f"{prefix}:probe"
         self._release_script = client.register_script(_RELEASE)
-        self._redis_down_until = 0.0
+        self._redis_down = Backoff(settings.redis_retry_seconds)
         self._synced_state = pybreaker.STATE_CLOSED
         self._storage = _SharedStorage(client, prefix)
         self._breaker = pybreaker.CircuitBreaker(
@@ -243,12 +244,12 @@ class UpstreamBreaker:
 
     def _shared_state(self) -> str | None:
         """pybreaker's state name from Redis, or None while Redis is down (one slow error per window)."""
-        if time.monotonic() < self._redis_down_until:
+        if self._redis_down.active():
             return None
         try:
             raw = self._redis.get(self._state_key)
         except RedisError as error:
-            self._redis_down_until = time.monotonic() + self._settings.redis_retry_seconds
+            self._redis_down.trip()
             log.warning(
                 "circuit breaker state unreachable; failing open",
                 extra={"upstream": self.upstream, "error": type(error).__name__},

@@ -1,4 +1,5 @@
-"""Stepping aside from a dependency that just failed, for a short back-off.
+"""Stepping aside from a dependency that just failed, for a short back-off (the response cache, the
+rate limiter and the circuit breaker's shared state use it for Redis).
 
 A Redis that accepts connections and never answers costs each call its full socket timeout. After
 one failure, callers skip Redis until the back-off ends (then one call tries again), so an outage
