@@ -119,12 +119,19 @@ def sandbox(run_dir: Path) -> Iterator[SandboxProcess]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def edge(
-    run_dir: Path, stack_mariadb: MariaDB, stack_redis: RedisServer, sandbox: SandboxProcess
+@contextlib.contextmanager
+def running_stack(
+    run_dir: Path,
+    name: str,
+    mariadb: MariaDB,
+    redis_server: RedisServer,
+    sandbox: SandboxProcess,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Edge]:
-    """The three services (migrated, on free ports) behind Envoy, as `make up` runs them."""
-    mariadb, redis_server = stack_mariadb, stack_redis
+    """The three services (migrated, on free ports) behind Envoy, as `make up` runs them.
+
+    `env` adds or overrides service settings (E2E_ENV and the peer addresses are the base).
+    """
     plans = _service_plans(mariadb, redis_server)
     peers = {
         **services.peer_env(plans),
@@ -132,23 +139,24 @@ def edge(
         "CATALOG_OAUTH_HEALTH_URL": f"{sandbox.url}/healthz",
         "CATALOG_SUPPLIER_BASE_URL": sandbox.url,
         "CATALOG_SUPPLIER_HEALTH_URL": f"{sandbox.url}/healthz",
+        **(env or {}),
     }
     started: dict[str, processes.ManagedProcess] = {}
     envoy: processes.ManagedProcess | None = None
     try:
         for plan in plans.values():
             services.migrate(plan, peers)
-        for name, plan in plans.items():
-            started[name] = services.start(plan, run_dir / "e2e" / f"{name}.log", peers)
-        for name, plan in plans.items():
-            proc = started[name]
+        for service, plan in plans.items():
+            started[service] = services.start(plan, run_dir / name / f"{service}.log", peers)
+        for service, plan in plans.items():
+            proc = started[service]
             try:
-                processes.wait_for_port(plan.grpc_port, SERVICE_START_TIMEOUT, proc.process, name)
+                processes.wait_for_port(plan.grpc_port, SERVICE_START_TIMEOUT, proc.process, service)
             except (RuntimeError, TimeoutError) as error:
                 raise RuntimeError(f"{error}; log {proc.log_path}:\n{_tail(proc.log_path)}") from error
         cfg, envoy, path = start_edge(
             run_dir,
-            "e2e-envoy",
+            f"{name}-envoy",
             plans["catalog"].address,
             plans["webhook"].address,
             plans["auth"].address,
@@ -160,6 +168,15 @@ def edge(
             envoy.stop()
         for proc in reversed(list(started.values())):
             proc.stop()
+
+
+@pytest.fixture(scope="session")
+def edge(
+    run_dir: Path, stack_mariadb: MariaDB, stack_redis: RedisServer, sandbox: SandboxProcess
+) -> Iterator[Edge]:
+    """The three services behind Envoy, as `make up` runs them (the e2e suite's stack)."""
+    with running_stack(run_dir, "e2e", stack_mariadb, stack_redis, sandbox) as stack:
+        yield stack
 
 
 @dataclass
