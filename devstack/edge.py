@@ -23,7 +23,29 @@ LUA_RESPONSE_FILTER = ENVOY_DIR / "rest_response.lua"
 
 MAX_REQUEST_BYTES = 1024 * 1024
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
-ROUTE_TIMEOUT = "15s"
+# Hostile-client limits (README "Hostile input"). Request headers in all, at most: beyond it a 431.
+# The services accept 64 KiB of metadata (farmlokal_common.server), so what the edge adds on top of
+# a client's 16 KiB never reaches their limit.
+MAX_REQUEST_HEADERS_KB = 16
+REQUEST_HEADERS_TIMEOUT = "5s"  # from the first byte of a request to its last header
+REQUEST_TIMEOUT = "20s"  # the whole request, body included (a slow upload)
+IDLE_TIMEOUT = "10s"  # a connection with no request in flight (including one that never sends any)
+STREAM_IDLE_TIMEOUT = "30s"  # a request with no progress either way (longer than any route timeout)
+MAX_DOWNSTREAM_CONNECTIONS = 10_000
+# Per-route timeouts; the services see them as the gRPC deadline (grpc-timeout), and their database
+# statements run under what is left. Reads answer in milliseconds, so 3 s bounds a stalled database.
+READ_TIMEOUT_S = 3
+DEFAULT_TIMEOUT_S = 15
+# A sync pages through the supplier; token info may have to fetch a token from the OAuth provider.
+METHOD_TIMEOUT_S = {"SyncSupplier": 60, "GetTokenInfo": 15}
+MAX_TIMEOUT_S = max(READ_TIMEOUT_S, DEFAULT_TIMEOUT_S, *METHOD_TIMEOUT_S.values())
+# The grpc-timeout format (gRPC over HTTP/2): up to 8 digits and a unit. The gRPC server refuses any
+# other value, and its HPACK state for the pooled connection is then broken for other callers.
+GRPC_TIMEOUT_FORMAT = "[0-9]{1,8}[HMSmun]"
+# Request headers the gRPC servers parse themselves and no client of ours may send: a bad value in
+# one fails that call with INTERNAL (grpc-timeout also poisons the edge's pooled connection, see
+# field-notes). Binary metadata (-bin) is base64 that the server decodes; our services read none.
+RESERVED_GRPC_HEADERS = "grpc-(status|message|previous-rpc-attempts|retry-pushback-ms|internal-.*|lb-.*)|lb-.*|.*-bin"
 REST_SINK_CLUSTER = "rest_sink"
 JWKS_CLUSTER = "oauth_jwks"
 JWT_PROVIDER = "oauth"
@@ -32,6 +54,7 @@ JWT_PAYLOAD_METADATA = "jwt_payload"
 # the header_mutation filter strips it from every request before jwt_authn may set it.
 SUBJECT_HEADER = "x-auth-subject"
 JWT_AUTHN_FILTER = "envoy.filters.http.jwt_authn"
+HEADER_MUTATION_FILTER = "envoy.filters.http.header_mutation"
 RBAC_FILTER = "envoy.filters.http.rbac"
 
 
@@ -45,6 +68,8 @@ class PublicService:
     idempotent_methods: tuple[str, ...] = ()
     # Admin services need a bearer JWT (jwt_authn) carrying this scope (RBAC); None: public.
     admin_scope: str | None = None
+    # Methods with a route timeout of their own (METHOD_TIMEOUT_S) that this service holds.
+    methods: tuple[str, ...] = ()
 
 
 PUBLIC_SERVICES: tuple[PublicService, ...] = (
@@ -58,6 +83,7 @@ PUBLIC_SERVICES: tuple[PublicService, ...] = (
         "catalog",
         ("GetSupplierStatus",),
         admin_scope="catalog:admin",
+        methods=("SyncSupplier",),
     ),
     PublicService("farmlokal.catalog.v1.SystemHealthService", "catalog"),
     PublicService("farmlokal.auth.v1.TokenInfoService", "auth", ("GetTokenInfo",)),
@@ -144,6 +170,18 @@ def render_edge_config(cfg: EdgeConfig) -> str:
     """Envoy bootstrap as YAML (emitted in JSON syntax, which is YAML too)."""
     bootstrap = {
         "admin": {"address": _socket_address(cfg.admin_host, cfg.admin_port)},
+        "overload_manager": {
+            "resource_monitors": [
+                {
+                    "name": "envoy.resource_monitors.global_downstream_max_connections",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.resource_monitors"
+                        ".downstream_connections.v3.DownstreamConnectionsConfig",
+                        "max_active_downstream_connections": MAX_DOWNSTREAM_CONNECTIONS,
+                    },
+                }
+            ]
+        },
         "static_resources": {
             "listeners": [_listener(cfg)],
             "clusters": [
@@ -245,6 +283,8 @@ def _listener(cfg: EdgeConfig) -> dict[str, Any]:
     return {
         "name": "public_rest",
         "address": _socket_address(cfg.listen_host, cfg.listen_port),
+        # Edge best practice: what one connection may make Envoy buffer before flow control.
+        "per_connection_buffer_limit_bytes": 32768,
         "filter_chains": [{"filters": [_http_connection_manager(cfg)]}],
     }
 
@@ -259,6 +299,20 @@ def _http_connection_manager(cfg: EdgeConfig) -> dict[str, Any]:
             "codec_type": "AUTO",
             "use_remote_address": True,
             "always_set_request_id_in_response": True,
+            "max_request_headers_kb": MAX_REQUEST_HEADERS_KB,
+            "request_headers_timeout": REQUEST_HEADERS_TIMEOUT,
+            "request_timeout": REQUEST_TIMEOUT,
+            "stream_idle_timeout": STREAM_IDLE_TIMEOUT,
+            "common_http_protocol_options": {
+                "idle_timeout": IDLE_TIMEOUT,
+                "headers_with_underscores_action": "DROP_HEADER",
+            },
+            # Envoy's edge best practices: bounded streams and windows per HTTP/2 connection.
+            "http2_protocol_options": {
+                "max_concurrent_streams": 100,
+                "initial_stream_window_size": 65536,
+                "initial_connection_window_size": 1048576,
+            },
             "normalize_path": True,
             "merge_slashes": True,
             "path_with_escaped_slashes_action": "KEEP_UNCHANGED",
@@ -285,12 +339,20 @@ def _http_filters(cfg: EdgeConfig) -> list[dict[str, Any]]:
             },
         },
         {
-            # No client may choose the subject the services rate-limit by, on any route.
-            "name": "envoy.filters.http.header_mutation",
+            # No client may choose the subject the services rate-limit by, nor send a header that
+            # only gRPC itself may set. REST requests lose every grpc-* header on their route
+            # (_rest_header_mutation); native gRPC calls keep grpc-timeout, grpc-encoding and
+            # grpc-accept-encoding, which their route checks.
+            "name": HEADER_MUTATION_FILTER,
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3"
                 ".HeaderMutation",
-                "mutations": {"request_mutations": [{"remove": SUBJECT_HEADER}]},
+                "mutations": {
+                    "request_mutations": [
+                        {"remove": SUBJECT_HEADER},
+                        {"remove_on_match": {"key_matcher": {"safe_regex": {"regex": RESERVED_GRPC_HEADERS}}}},
+                    ]
+                },
             },
         },
         {
@@ -348,11 +410,12 @@ def _route_config(cfg: EdgeConfig) -> dict[str, Any]:
     (ProductWriteService, TokenBrokerService, EventPublishService, grpc.health, grpc.reflection)
     fall through to the final 404, for REST and native gRPC callers alike.
     """
-    routes: list[dict[str, Any]] = []
+    routes: list[dict[str, Any]] = [_connect_refused(), _bad_grpc_timeout()]
     for service in PUBLIC_SERVICES:
-        for method in service.idempotent_methods:
-            routes.append(_route(service, {"path": f"/{service.name}/{method}"}, retry=True))
-        routes.append(_route(service, {"prefix": f"/{service.name}/"}, retry=False))
+        special = [*service.idempotent_methods, *(m for m in METHOD_TIMEOUT_S if m in service.methods)]
+        for method in dict.fromkeys(special):
+            routes.append(_route(service, method))
+        routes.append(_route(service, None))
     routes.append(
         {
             "name": "grpc_not_found",
@@ -363,12 +426,20 @@ def _route_config(cfg: EdgeConfig) -> dict[str, Any]:
     # Before transcoding, a REST request is routed by its REST path. The CORS filter only applies
     # a policy to a route entry (never to a direct_response), so REST paths need one. The
     # transcoder then maps the request to a public method or answers 404 itself, so this sink
-    # (a cluster without endpoints) is reached by no request.
+    # (a cluster without endpoints) is reached by no request. Filters before the transcoder see
+    # this route: here a REST request loses every grpc-* header it sent and gets the longest route
+    # timeout as its deadline, which the method's route then caps (grpc_timeout_header_max).
     routes.append(
         {
             "name": "rest_before_transcoding",
             "match": {"prefix": "/"},
             "route": {"cluster": REST_SINK_CLUSTER, "timeout": "1s"},
+            "typed_per_filter_config": {
+                HEADER_MUTATION_FILTER: _header_mutation_per_route(
+                    {"remove_on_match": {"key_matcher": {"prefix": "grpc-"}}},
+                    _set_grpc_timeout(MAX_TIMEOUT_S, "OVERWRITE_IF_EXISTS_OR_ADD"),
+                )
+            },
         }
     )
     return {
@@ -384,21 +455,93 @@ def _route_config(cfg: EdgeConfig) -> dict[str, Any]:
     }
 
 
-def _route(service: PublicService, match: dict[str, str], retry: bool) -> dict[str, Any]:
-    name = f"{service.name}{'/' + match['path'].rsplit('/', 1)[1] if 'path' in match else ''}"
-    action: dict[str, Any] = {"cluster": service.cluster, "timeout": ROUTE_TIMEOUT}
-    if retry:
-        # connect-failure/refused-stream: the request never reached a service, so a retry is safe.
-        action["retry_policy"] = {
-            "retry_on": "connect-failure,refused-stream,unavailable",
-            "num_retries": 1,
-            "per_try_timeout": ROUTE_TIMEOUT,
-        }
+def route_timeout_s(service: PublicService, method: str | None) -> int:
+    """The route timeout of a method (None: the service's other methods)."""
+    if method in METHOD_TIMEOUT_S:
+        return METHOD_TIMEOUT_S[method]
+    return READ_TIMEOUT_S if method in service.idempotent_methods else DEFAULT_TIMEOUT_S
+
+
+def _route(service: PublicService, method: str | None) -> dict[str, Any]:
+    """The route of one method (exact path), or of the service's other methods (prefix)."""
+    seconds = route_timeout_s(service, method)
+    timeout = f"{seconds}s"
+    action: dict[str, Any] = {
+        "cluster": service.cluster,
+        "timeout": timeout,
+        # The client's grpc-timeout (or, for REST, the longest route timeout) capped to this route's;
+        # Envoy rewrites the header it sends upstream, so the service's deadline is the edge's.
+        "max_stream_duration": {"grpc_timeout_header_max": timeout},
+    }
+    if method in service.idempotent_methods:
+        # Only when the request cannot have been served: no connection, a refused stream, or a
+        # reset before any answer (a host that died). Never on a status the service chose: a read
+        # that took too long would only take too long twice. The cluster's retry budget bounds them.
+        action["retry_policy"] = {"retry_on": "connect-failure,refused-stream,reset", "num_retries": 1}
+    name = f"{service.name}/{method}" if method else service.name
+    match = {"path": f"/{service.name}/{method}"} if method else {"prefix": f"/{service.name}/"}
+    per_filter: dict[str, Any] = {
+        # Native gRPC calls without a deadline get the route's (REST ones were given theirs before
+        # transcoding, and this filter does not run twice). A header added here reaches the service
+        # as it is (Envoy's grpc_timeout_header_max does not see it), so it is the route's own.
+        HEADER_MUTATION_FILTER: _header_mutation_per_route(_set_grpc_timeout(seconds, "ADD_IF_ABSENT"))
+    }
     route: dict[str, Any] = {"name": name, "match": match, "route": action}
     if service.admin_scope:
         route["metadata"] = {"filter_metadata": {"farmlokal.edge": {"admin_scope": service.admin_scope}}}
-        route["typed_per_filter_config"] = _admin_route_config(service.admin_scope)
+        per_filter.update(_admin_route_config(service.admin_scope))
+    route["typed_per_filter_config"] = per_filter
     return route
+
+
+def _header_mutation_per_route(*mutations: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutationPerRoute",
+        "mutations": {"request_mutations": list(mutations)},
+    }
+
+
+def _set_grpc_timeout(seconds: int, action: str) -> dict[str, Any]:
+    return {"append": {"header": {"key": "grpc-timeout", "value": f"{seconds}S"}, "append_action": action}}
+
+
+def _bad_grpc_timeout() -> dict[str, Any]:
+    """A native gRPC call whose grpc-timeout is not in the gRPC format: INVALID_ARGUMENT here, never
+    forwarded (the gRPC server would fail it, and others on the same connection after it)."""
+    return {
+        "name": "grpc_bad_timeout",
+        "match": {
+            "prefix": "/",
+            "grpc": {},
+            "headers": [
+                {"name": "grpc-timeout", "present_match": True},
+                {
+                    "name": "grpc-timeout",
+                    "string_match": {"safe_regex": {"regex": GRPC_TIMEOUT_FORMAT}},
+                    "invert_match": True,
+                },
+            ],
+        },
+        "direct_response": {"status": 200},
+        "response_headers_to_add": [
+            _response_header("content-type", "application/grpc"),
+            _response_header("grpc-status", "3"),
+            _response_header("grpc-message", "grpc-timeout must be 1 to 8 digits and a unit (H, M, S, m, u, n)"),
+        ],
+    }
+
+
+def _connect_refused() -> dict[str, Any]:
+    """CONNECT (a tunnel request): refused at once with 405 (see _local_reply_config), not held open."""
+    return {
+        "name": "connect_refused",
+        "match": {"connect_matcher": {}},
+        "direct_response": {"status": 405, "body": {"inline_string": "CONNECT is not supported"}},
+    }
+
+
+def _response_header(name: str, value: str) -> dict[str, Any]:
+    return {"header": {"key": name, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
 
 
 def _jwt_authn_filter(cfg: EdgeConfig) -> dict[str, Any]:
@@ -519,6 +662,9 @@ def _local_reply_config() -> dict[str, Any]:
         "and_filter": {
             "filters": [
                 _status_filter(403),
+                # Only a request with a token can have had it refused (the HCM answers 403 too, e.g.
+                # to an upgrade it does not allow).
+                _request_header_filter({"name": "authorization", "present_match": True}),
                 {
                     # True when the payload is absent; a present payload (an object) is never null.
                     "metadata_filter": {
@@ -556,7 +702,28 @@ def _local_reply_config() -> dict[str, Any]:
             },
         },
     ]
-    return {"mappers": [*rejected_token, *missing_scope, grpc_caller, *mappers], "body_format": body(2)}
+    hostile = [
+        {
+            "filter": _request_header_filter({"name": ":method", "string_match": {"exact": "CONNECT"}}),
+            "status_code": 405,
+            "body_format_override": _json_body(12, "CONNECT is not supported"),
+        },
+        {
+            # Envoy's own text would be empty; never echo what the request held.
+            "filter": _status_filter(431),
+            "body_format_override": _json_body(
+                3, f"request headers too large: at most {MAX_REQUEST_HEADERS_KB} KiB in all"
+            ),
+        },
+    ]
+    return {
+        "mappers": [*hostile, *rejected_token, *missing_scope, grpc_caller, *mappers],
+        "body_format": body(2),
+    }
+
+
+def _json_body(code: int, message: str) -> dict[str, Any]:
+    return {"json_format": {"code": code, "message": message}, "content_type": "application/json"}
 
 
 def _status_filter(status: int) -> dict[str, Any]:
@@ -633,6 +800,12 @@ def _cluster(name: str, address: str, health_service: str) -> dict[str, Any]:
         "type": discovery,
         "connect_timeout": "1s",
         "lb_policy": "ROUND_ROBIN",
+        # Retries (of reads that never reached a service) at most 20% of the requests in flight.
+        "circuit_breakers": {
+            "thresholds": [
+                {"retry_budget": {"budget_percent": {"value": 20.0}, "min_retry_concurrency": 3}}
+            ]
+        },
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",

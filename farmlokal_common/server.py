@@ -26,6 +26,7 @@ from farmlokal_common.settings import ServiceSettings
 log = logging.getLogger("farmlokal.server")
 
 Registrar = Callable[[grpc.Server], None]
+METADATA_LIMIT_BYTES = 64 * 1024
 DependencyCheck = Callable[[], None]
 
 
@@ -73,6 +74,10 @@ def create_server(address: str, app: ServiceApp, settings: ServiceSettings) -> R
         ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.max_receive_message_length", 2 * 1024 * 1024),
+        # Above the edge's 16 KiB request-header limit plus what Envoy adds, so an oversized header
+        # is the edge's clear 431, never this server's RESOURCE_EXHAUSTED (which lists the headers).
+        ("grpc.max_metadata_size", METADATA_LIMIT_BYTES),
+        ("grpc.absolute_max_metadata_size", METADATA_LIMIT_BYTES),
     ]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.thread_pool_size),

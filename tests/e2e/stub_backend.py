@@ -52,12 +52,15 @@ class _Catalog(catalog_pb2_grpc.CatalogServiceServicer):
         self.calls.record("CatalogService/GetProduct")
         if request.id == "404":
             context.abort(grpc.StatusCode.NOT_FOUND, "product 404 does not exist")
+        if request.id == "503":
+            context.abort(grpc.StatusCode.UNAVAILABLE, "the database query took too long")
         context.send_initial_metadata(RATE_LIMIT_HEADERS)
         return catalog_pb2.Product(id=int(request.id or 1), name="Mango", price="499.00")
 
     def ListProducts(self, request: Any, context: grpc.ServicerContext) -> Any:
         self.calls.record("CatalogService/ListProducts")
-        return catalog_pb2.ListProductsResponse(has_more=False)
+        # The deadline the call arrived with, for the edge's deadline tests.
+        return catalog_pb2.ListProductsResponse(next_cursor=f"{context.time_remaining():.3f}", has_more=False)
 
     def ListCategories(self, request: Any, context: grpc.ServicerContext) -> Any:
         self.calls.record("CatalogService/ListCategories")

@@ -59,7 +59,8 @@ def test_every_admin_route_needs_a_jwt_and_its_scope(cfg: edge.EdgeConfig) -> No
         service = route["name"].split("/")[0]
         per_filter = route.get("typed_per_filter_config", {})
         if service not in ADMIN_SCOPES:
-            assert per_filter == {}, route["name"]
+            assert edge.JWT_AUTHN_FILTER not in per_filter, route["name"]
+            assert edge.RBAC_FILTER not in per_filter, route["name"]
             continue
         checked += 1
         assert per_filter[edge.JWT_AUTHN_FILTER]["requirement_name"] == "admin"
@@ -89,7 +90,7 @@ def test_subject_is_stripped_before_jwt_authn_and_auth_runs_after_transcoding(cf
     jwt_authn, rbac = names.index(edge.JWT_AUTHN_FILTER), names.index(edge.RBAC_FILTER)
     assert strip < transcoder < jwt_authn < rbac < names.index("envoy.filters.http.router")
     mutation = _hcm(cfg)["http_filters"][strip]["typed_config"]["mutations"]["request_mutations"]
-    assert mutation == [{"remove": "x-auth-subject"}]
+    assert {"remove": "x-auth-subject"} in mutation
 
 
 def test_config_with_jwt_authn_is_valid_for_envoy(cfg: edge.EdgeConfig, tmp_path: Path) -> None:
