@@ -6,6 +6,8 @@ from urllib.parse import urlsplit
 
 import grpc
 import httpx
+from farmlokal.auth.v1 import auth_internal_pb2 as ipb
+from farmlokal.auth.v1 import auth_internal_pb2_grpc as ipb_grpc
 from farmlokal.auth.v1 import auth_pb2 as pb
 from farmlokal.auth.v1 import auth_pb2_grpc as pb_grpc
 
@@ -14,6 +16,7 @@ from auth_service.fetch_log import FetchLog
 from auth_service.provider import ClientCredentials, TokenProvider
 from auth_service.servicers import TokenBrokerServicer, TokenInfoServicer
 from auth_service.settings import AuthSettings
+from farmlokal_common import api_surface
 from farmlokal_common.circuit_breaker import BreakerSettings, UpstreamBreaker, breaker_redis
 from farmlokal_common.db import make_engine
 from farmlokal_common.interceptors.rate_limiting import RateLimitInterceptor
@@ -23,8 +26,9 @@ from farmlokal_common.redis_client import make_redis
 from farmlokal_common.retry import RetryPolicy
 from farmlokal_common.server import ServiceApp
 
-PUBLIC_SERVICES = (pb.DESCRIPTOR.services_by_name["TokenInfoService"].full_name,)
-SERVICE_NAMES = (*PUBLIC_SERVICES, pb.DESCRIPTOR.services_by_name["TokenBrokerService"].full_name)
+SERVICES = api_surface.services_of(pb, ipb)
+PUBLIC_SERVICES = api_surface.public_names(SERVICES)
+SERVICE_NAMES = tuple(service.full_name for service in SERVICES)
 
 
 def build_app(settings: AuthSettings) -> ServiceApp:
@@ -59,7 +63,7 @@ def build_app(settings: AuthSettings) -> ServiceApp:
         pb_grpc.add_TokenInfoServiceServicer_to_server(
             TokenInfoServicer(broker, settings.audience, settings.scope), server
         )
-        pb_grpc.add_TokenBrokerServiceServicer_to_server(
+        ipb_grpc.add_TokenBrokerServiceServicer_to_server(
             TokenBrokerServicer(broker, settings.audience, settings.scope), server
         )
 

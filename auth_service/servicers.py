@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from farmlokal.auth.v1 import auth_internal_pb2 as ipb
+from farmlokal.auth.v1 import auth_internal_pb2_grpc as ipb_grpc
 from farmlokal.auth.v1 import auth_pb2 as pb
 from farmlokal.auth.v1 import auth_pb2_grpc as pb_grpc
 from google.protobuf import timestamp_pb2
@@ -40,7 +42,7 @@ class TokenInfoServicer(pb_grpc.TokenInfoServiceServicer):
         )
 
 
-class TokenBrokerServicer(pb_grpc.TokenBrokerServiceServicer):
+class TokenBrokerServicer(ipb_grpc.TokenBrokerServiceServicer):
     """Internal: hands tokens to the other services (not routed by the public edge)."""
 
     def __init__(self, broker: TokenBroker, audience: str, scope: str) -> None:
@@ -49,10 +51,10 @@ class TokenBrokerServicer(pb_grpc.TokenBrokerServiceServicer):
         self._scope = scope
 
     def GetAccessToken(
-        self, request: pb.GetAccessTokenRequest, context: ServicerContext
-    ) -> pb.GetAccessTokenResponse:
+        self, request: ipb.GetAccessTokenRequest, context: ServicerContext
+    ) -> ipb.GetAccessTokenResponse:
         lease = self._broker.get(request.audience or self._audience, request.scope or self._scope)
-        return pb.GetAccessTokenResponse(
+        return ipb.GetAccessTokenResponse(
             access_token=lease.token.access_token,
             token_type=lease.token.token_type,
             expires_at=_expires_at(lease),
@@ -61,11 +63,11 @@ class TokenBrokerServicer(pb_grpc.TokenBrokerServiceServicer):
         )
 
     def InvalidateToken(
-        self, request: pb.InvalidateTokenRequest, context: ServicerContext
-    ) -> pb.InvalidateTokenResponse:
+        self, request: ipb.InvalidateTokenRequest, context: ServicerContext
+    ) -> ipb.InvalidateTokenResponse:
         if not request.fingerprint.startswith("sha256:"):
             raise InvalidArgument(FieldViolation("fingerprint", "fingerprint must look like sha256:<12 hex>"))
         invalidated = self._broker.invalidate(
             request.fingerprint, request.audience or self._audience, request.scope or self._scope
         )
-        return pb.InvalidateTokenResponse(invalidated=invalidated)
+        return ipb.InvalidateTokenResponse(invalidated=invalidated)

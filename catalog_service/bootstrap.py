@@ -28,6 +28,7 @@ from catalog_service.supplier.periodic import PeriodicSync
 from catalog_service.supplier.status import SyncStore
 from catalog_service.supplier.sync import SupplierSync, SyncSettings
 from catalog_service.writes import ProductWriter
+from farmlokal_common import api_surface
 from farmlokal_common.circuit_breaker import BreakerSettings, UpstreamBreaker, breaker_redis
 from farmlokal_common.db import make_engine, ping
 from farmlokal_common.grpc_client import make_channel
@@ -42,17 +43,11 @@ from farmlokal_common.response_cache import CacheSettings, ResponseCache
 from farmlokal_common.retry import RetryPolicy
 from farmlokal_common.server import ServiceApp
 
-PUBLIC_SERVICES = (
-    pb.DESCRIPTOR.services_by_name["CatalogService"].full_name,
-    pb.DESCRIPTOR.services_by_name["SupplierService"].full_name,
-)
+SERVICES = api_surface.services_of(pb, ipb)
+PUBLIC_SERVICES = api_surface.public_names(SERVICES)
 # Answered from the response cache: their rate-limit check shares the cache lookup's round trip.
 CACHED_ROUTES = ("ListProducts", "ListCategories")
-SERVICE_NAMES = (
-    *PUBLIC_SERVICES,
-    pb.DESCRIPTOR.services_by_name["SystemHealthService"].full_name,
-    ipb.DESCRIPTOR.services_by_name["ProductWriteService"].full_name,
-)
+SERVICE_NAMES = tuple(service.full_name for service in SERVICES)
 
 
 def build_app(settings: CatalogSettings) -> ServiceApp:

@@ -11,8 +11,8 @@ import logging
 import threading
 
 import grpc
-from farmlokal.webhook.v1 import webhook_pb2 as wpb
-from farmlokal.webhook.v1 import webhook_pb2_grpc as wpb_grpc
+from farmlokal.webhook.v1 import webhook_internal_pb2 as wpb
+from farmlokal.webhook.v1 import webhook_internal_pb2_grpc as wpb_grpc
 from sqlalchemy import Engine, bindparam, text
 
 from catalog_service.presenters import timestamp

@@ -1,21 +1,22 @@
-"""`python -m devstack up|down|status|logs|seed|migrate|edge-config|probe`: the dev stack's command line."""
+"""`python -m devstack up|down|status|logs|seed|migrate|env-example|probe`: the dev stack's command line.
+
+The edge's Envoy config is rendered by `python -m farmlokal_edge` (envoy/).
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic_settings import BaseSettings
 
-from devstack import codegen, services, stack
-from devstack.processes import port_in_use
+from devstack import services, stack
+from devstack.processes import port_in_use, tail
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,7 +61,7 @@ def _logs(cfg: stack.StackConfig, args: argparse.Namespace, env: dict[str, str])
     for name in names:
         path = cfg.log_file(name)
         print(f"==> {path} <==")
-        print(stack.tail(path, args.lines))
+        print(tail(path, args.lines))
     return 0
 
 
@@ -75,28 +76,6 @@ def _migrate(cfg: stack.StackConfig, args: argparse.Namespace, env: dict[str, st
     for name in stack.SERVICE_NAMES:
         print(f"{name}: migrating")
         services.migrate(plans[name], stack.stack_env(cfg, plans, env))
-
-
-def _edge_config(cfg: stack.StackConfig, args: argparse.Namespace, env: dict[str, str]) -> None:
-    """Writes envoy.yaml and the descriptor it names into one directory (compose's edge volume)."""
-    from devstack import edge
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    descriptor = out / codegen.DESCRIPTOR.name
-    shutil.copyfile(codegen.DESCRIPTOR, descriptor)
-    config = edge.EdgeConfig(
-        listen_port=args.listen_port,
-        admin_port=args.admin_port,
-        catalog_address=args.catalog,
-        webhook_address=args.webhook,
-        auth_address=args.auth,
-        descriptor_path=Path(args.descriptor_path or descriptor),
-        listen_host=args.listen_host,
-        admin_host=args.admin_host,
-        jwks_address=args.jwks,
-    )
-    print(edge.write_edge_config(config, out / "envoy.yaml"))
 
 
 def _probe(cfg: stack.StackConfig, args: argparse.Namespace, env: dict[str, str]) -> int:
@@ -216,23 +195,6 @@ def _parser() -> argparse.ArgumentParser:
         "--reset", action="store_true", help="empty the catalog first"
     )
     command("migrate", _migrate, "migrate every service's schema")
-    edge_config = command("edge-config", _edge_config, "write an Envoy config and descriptor to a directory")
-    edge_config.add_argument("--out", required=True)
-    edge_config.add_argument("--listen-host", default="0.0.0.0")
-    edge_config.add_argument("--listen-port", type=int, default=8080)
-    edge_config.add_argument("--admin-port", type=int, default=9901)
-    edge_config.add_argument(
-        "--admin-host",
-        default="0.0.0.0",
-        help="inside compose Prometheus scrapes it; the port is not published",
-    )
-    edge_config.add_argument("--jwks", default="sandbox:18090", help="host:port serving the provider's JWKS")
-    edge_config.add_argument("--catalog", default="catalog:15051")
-    edge_config.add_argument("--webhook", default="webhook:15052")
-    edge_config.add_argument("--auth", default="auth:15053")
-    edge_config.add_argument(
-        "--descriptor-path", help="where Envoy will see the descriptor (default: in --out)"
-    )
     command("env-example", _env_example, "print .env.example: every setting with its default")
     probe = command("probe", _probe, "exit 0 if an HTTP URL answers 200 or a gRPC server is SERVING")
     probe.add_argument("target", help="URL, or host:port with --grpc")

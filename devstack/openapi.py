@@ -2,6 +2,7 @@
 
 `protoc-gen-openapiv2` (grpc-gateway) is installed pinned into build/tools/bin with `go install`.
 Internal-only protos (`*_internal.proto`) are left out: they are not on the public edge.
+(Every internal service lives in one; `farmlokal.api.v1.public` on the services is what the edge reads.)
 `--check` regenerates into a temporary folder and fails when the committed spec has drifted.
 """
 
@@ -43,7 +44,8 @@ def generate(out_dir: Path) -> Path:
     plugin = ensure_plugin()
     out_dir.mkdir(parents=True, exist_ok=True)
     every = proto_files()
-    public = [f for f in every if not f.endswith("_internal.proto")]
+    # farmlokal/api/ holds only the options the protos declare their exposure with.
+    public = [f for f in every if not f.endswith("_internal.proto") and not f.startswith("farmlokal/api/")]
     # protoc-gen-openapiv2 wants a Go import path per file; these are never used for Go code.
     go_paths = ",".join(f"M{f}=farmlokal/{f.rsplit('/', 1)[0]}" for f in every)
     options = (

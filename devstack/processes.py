@@ -141,6 +141,14 @@ def spawn(
     return ManagedProcess(name, process, log_path, port)
 
 
+def tail(path: Path, lines: int) -> str:
+    """The last lines of a log, for error messages and `make logs`."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return f"({path} does not exist)"
+
+
 def _binary(*names: str) -> str:
     for name in names:
         found = shutil.which(name) or next(

@@ -25,7 +25,10 @@ import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
 from devstack import codegen, dbinit, processes, services
+from devstack.envoy_process import start_envoy
+from devstack.processes import tail
 from farmlokal_common.settings import DEV_MARIADB_PORT, DEV_REDIS_PORT, DEV_SANDBOX_PORT, dev_database_url
+from farmlokal_edge import EdgeConfig, write_edge_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_NAMES = ("auth", "webhook", "catalog")
@@ -208,13 +211,6 @@ def stop_component(cfg: StackConfig, component: str, timeout: float = 20.0) -> s
     return f"stopped (pid {pid}{', killed after timeout' if killed else ''})"
 
 
-def tail(path: Path, lines: int) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return f"({path} does not exist)"
-
-
 def _say(message: str) -> None:
     print(message, flush=True)
 
@@ -370,16 +366,9 @@ def _spawn_sandbox(cfg: StackConfig) -> processes.ManagedProcess:
     )
 
 
-# Envoy sets PR_SET_PDEATHSIG: it gets SIGTERM when its parent exits, which would end it as soon as
-# `make up` returns. A shell that waits for it stays its parent for as long as it runs.
-ENVOY_KEEPER = 'envoy="$1"; shift; "$envoy" "$@"; exit $?'
-
-
 def _start_envoy(cfg: StackConfig, plans: dict[str, services.ServicePlan]) -> processes.ManagedProcess:
-    from devstack import edge
-
     listen, admin = (setting.port for setting in cfg.ports["envoy"])
-    config = edge.EdgeConfig(
+    config = EdgeConfig(
         listen_port=listen,
         admin_port=admin,
         catalog_address=plans["catalog"].address,
@@ -388,37 +377,10 @@ def _start_envoy(cfg: StackConfig, plans: dict[str, services.ServicePlan]) -> pr
         descriptor_path=codegen.DESCRIPTOR,
         jwks_address=f"127.0.0.1:{cfg.port('sandbox')}",  # admin routes verify the sandbox's JWTs
     )
-    path = edge.write_edge_config(config, cfg.run_dir / "envoy" / "envoy.yaml")
-    proc = spawn_envoy(cfg, path)
-    _wait_for_envoy(proc, admin, listen)
-    return proc
-
-
-def spawn_envoy(cfg: StackConfig, config_path: Path) -> processes.ManagedProcess:
-    """Starts Envoy under its keeper shell and records the keeper's pid (the group leader)."""
-    from devstack import edge
-
-    envoy = [edge.envoy_binary(), "-c", str(config_path), "--use-dynamic-base-id", "--drain-time-s", "1"]
-    argv = ["sh", "-c", ENVOY_KEEPER, "envoy-keeper", *envoy]
-    proc = processes.spawn("envoy", argv, cfg.log_file("envoy"), cwd=ROOT, port=cfg.port("envoy"))
+    path = write_edge_config(config, cfg.run_dir / "envoy" / "envoy.yaml")
+    proc = start_envoy(path, admin, listen, cfg.log_file("envoy"), outlive_parent=True, cwd=ROOT)
     write_pid(cfg, "envoy", proc.pid)
     return proc
-
-
-def _wait_for_envoy(proc: processes.ManagedProcess, admin: int, listen: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=1.0, trust_env=False) as client:
-        while time.monotonic() < deadline:
-            if proc.process.poll() is not None:
-                raise RuntimeError(f"envoy exited with code {proc.process.returncode}")
-            try:
-                live = client.get(f"http://127.0.0.1:{admin}/ready").text.strip() == "LIVE"
-            except httpx.TransportError:
-                live = False
-            if live and processes.port_in_use(listen):
-                return
-            time.sleep(0.1)
-    raise TimeoutError(f"envoy not ready within {timeout:.0f}s")
 
 
 def run_seed(

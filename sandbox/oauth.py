@@ -8,7 +8,7 @@ Dev clients (ids fixed, secrets from SandboxSettings):
 | `farmlokal-admin`    | `dev-admin-secret`    | `catalog:admin webhooks:admin`  | `https://api.farmlokal.test`      |
 
 The first matches auth_service's defaults; the second is for administrators calling the edge's
-admin routes (`devstack.edge.EdgeConfig` checks issuer and audience against these defaults).
+admin routes (`farmlokal_edge.EdgeConfig` checks issuer and audience against these defaults).
 
 - `POST /oauth/token`: `grant_type=client_credentials`, client authentication by HTTP Basic
   (client_secret_basic) or form fields (client_secret_post), optional `audience` and `scope`.

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import grpc
 import httpx
+from farmlokal.webhook.v1 import webhook_internal_pb2 as ipb
+from farmlokal.webhook.v1 import webhook_internal_pb2_grpc as ipb_grpc
 from farmlokal.webhook.v1 import webhook_pb2 as pb
 from farmlokal.webhook.v1 import webhook_pb2_grpc as pb_grpc
 
+from farmlokal_common import api_surface
 from farmlokal_common.db import make_engine
 from farmlokal_common.grpc_client import make_channel
 from farmlokal_common.interceptors.rate_limiting import RateLimitInterceptor
@@ -24,11 +27,9 @@ from webhook_service.servicers import EventPublishServicer, WebhookAdminServicer
 from webhook_service.settings import WebhookSettings
 from webhook_service.url_policy import UrlPolicy
 
-PUBLIC_SERVICES = (
-    pb.DESCRIPTOR.services_by_name["WebhookService"].full_name,
-    pb.DESCRIPTOR.services_by_name["WebhookAdminService"].full_name,
-)
-SERVICE_NAMES = (*PUBLIC_SERVICES, pb.DESCRIPTOR.services_by_name["EventPublishService"].full_name)
+SERVICES = api_surface.services_of(pb, ipb)
+PUBLIC_SERVICES = api_surface.public_names(SERVICES)
+SERVICE_NAMES = tuple(service.full_name for service in SERVICES)
 
 
 def build_app(settings: WebhookSettings) -> ServiceApp:
@@ -63,7 +64,7 @@ def build_app(settings: WebhookSettings) -> ServiceApp:
     def register(server: grpc.Server) -> None:
         pb_grpc.add_WebhookServiceServicer_to_server(WebhookServicer(inbound), server)
         pb_grpc.add_WebhookAdminServiceServicer_to_server(WebhookAdminServicer(store, subscriptions), server)
-        pb_grpc.add_EventPublishServiceServicer_to_server(EventPublishServicer(subscriptions), server)
+        ipb_grpc.add_EventPublishServiceServicer_to_server(EventPublishServicer(subscriptions), server)
 
     return ServiceApp(
         service_names=SERVICE_NAMES,

@@ -6,6 +6,7 @@ import json
 import uuid
 from typing import Any
 
+from farmlokal.webhook.v1 import webhook_internal_pb2 as ipb
 from farmlokal.webhook.v1 import webhook_pb2 as pb
 from sqlalchemy import Engine, bindparam, text
 
@@ -92,7 +93,7 @@ class Subscriptions:
             raise NotFound(f"subscription {subscription_id!r} does not exist")
         return True
 
-    def publish(self, events: list[pb.CatalogEvent]) -> tuple[int, int]:
+    def publish(self, events: list[ipb.CatalogEvent]) -> tuple[int, int]:
         """Idempotent per outbox id: a replayed hand-over creates no second delivery."""
         _check_events(events)
         created, now = 0, utcnow()
@@ -171,7 +172,7 @@ class Subscriptions:
         return deliveries, (page[-1].id if page else after_id), has_more
 
 
-def _check_events(events: list[pb.CatalogEvent]) -> None:
+def _check_events(events: list[ipb.CatalogEvent]) -> None:
     """The whole batch is checked before anything is written: one bad event refuses the batch."""
     violations = []
     for i, event in enumerate(events):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import grpc
+from farmlokal.webhook.v1 import webhook_internal_pb2 as ipb
+from farmlokal.webhook.v1 import webhook_internal_pb2_grpc as ipb_grpc
 from farmlokal.webhook.v1 import webhook_pb2 as pb
 from farmlokal.webhook.v1 import webhook_pb2_grpc as pb_grpc
 
@@ -113,14 +115,14 @@ class WebhookAdminServicer(pb_grpc.WebhookAdminServiceServicer):
         )
 
 
-class EventPublishServicer(pb_grpc.EventPublishServiceServicer):
+class EventPublishServicer(ipb_grpc.EventPublishServiceServicer):
     """Internal: the catalog's outbox relay hands changes over (not routed by the public edge)."""
 
     def __init__(self, subscriptions: Subscriptions) -> None:
         self._subscriptions = subscriptions
 
     def PublishCatalogEvents(
-        self, request: pb.PublishCatalogEventsRequest, context: grpc.ServicerContext
-    ) -> pb.PublishCatalogEventsResponse:
+        self, request: ipb.PublishCatalogEventsRequest, context: grpc.ServicerContext
+    ) -> ipb.PublishCatalogEventsResponse:
         accepted, created = self._subscriptions.publish(list(request.events))
-        return pb.PublishCatalogEventsResponse(accepted=accepted, deliveries_created=created)
+        return ipb.PublishCatalogEventsResponse(accepted=accepted, deliveries_created=created)

@@ -97,7 +97,7 @@ def rpc_presence(address: str | None, method: str, request: protobuf_message.Mes
 
 def empty_request(full_name: str) -> protobuf_message.Message:
     """An empty message of a type in the generated stubs (imported so the descriptor pool has it)."""
-    from farmlokal.auth.v1 import auth_pb2  # noqa: F401
-    from farmlokal.webhook.v1 import webhook_pb2  # noqa: F401
+    from farmlokal.auth.v1 import auth_internal_pb2, auth_pb2  # noqa: F401
+    from farmlokal.webhook.v1 import webhook_internal_pb2, webhook_pb2  # noqa: F401
 
     return symbol_database.Default().GetSymbol(full_name)()

@@ -188,7 +188,7 @@ def _render(
     elapsed: float,
     load_at_start: tuple[float, float, float],
 ) -> tuple[dict[str, Any], str]:
-    from devstack.edge import envoy_binary
+    from farmlokal_edge import envoy_binary
 
     description = machine.describe_machine()
     versions = machine.describe_versions(envoy_binary())

@@ -192,7 +192,8 @@ class OwnStack:
 
 def start_edge(stack: OwnStack, name: str, catalog_address: str, others: dict[str, str]) -> str:
     """An Envoy with the edge configuration in front of catalog_address; returns its base URL."""
-    from devstack import edge
+    import farmlokal_edge as edge
+    from devstack.envoy_process import start_envoy
 
     listen, admin = free_port(), free_port()
     unreachable = f"127.0.0.1:{free_port()}"  # absent services: Envoy answers 503 for their routes
@@ -208,7 +209,7 @@ def start_edge(stack: OwnStack, name: str, catalog_address: str, others: dict[st
         config = dataclasses.replace(config, jwks_address=stack.sandbox_url.removeprefix("http://"))
     path = edge.write_edge_config(config, stack.run_dir / name / "envoy.yaml")
     stack.say(f"stack: starting envoy '{name}' on {listen} -> catalog {catalog_address}")
-    stack.processes.append(edge.start_envoy(path, admin, listen, stack.log(name)))
+    stack.processes.append(start_envoy(path, admin, listen, stack.log(name)))
     return f"http://127.0.0.1:{listen}"
 
 

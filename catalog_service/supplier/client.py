@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import grpc
-from farmlokal.auth.v1 import auth_pb2 as apb
-from farmlokal.auth.v1 import auth_pb2_grpc as apb_grpc
+from farmlokal.auth.v1 import auth_internal_pb2 as apb
+from farmlokal.auth.v1 import auth_internal_pb2_grpc as apb_grpc
 
 from farmlokal_common.errors import FailedPrecondition, Unavailable
 from farmlokal_common.http_client import ResilientClient

@@ -10,8 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devstack import edge as edge_config
+import farmlokal_edge as edge_config
 from devstack import processes, services
+from devstack.envoy_process import start_envoy
 from tests.conftest import MariaDB, RedisServer, start_mariadb, start_redis
 from tests.e2e.auth_sandbox import SandboxProcess, start_sandbox
 from tests.e2e.stub_backend import StubBackend, start_stub_backend
@@ -61,7 +62,7 @@ def start_edge(
         **options,
     )
     path = edge_config.write_edge_config(cfg, run_dir / name / "envoy.yaml")
-    envoy = edge_config.start_envoy(path, cfg.admin_port, cfg.listen_port, run_dir / name / "envoy.log")
+    envoy = start_envoy(path, cfg.admin_port, cfg.listen_port, run_dir / name / "envoy.log")
     return cfg, envoy, path
 
 

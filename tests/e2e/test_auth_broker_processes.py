@@ -19,11 +19,13 @@ import grpc
 import httpx
 import jwt
 import pytest
-from farmlokal.auth.v1 import auth_pb2, auth_pb2_grpc
+from farmlokal.auth.v1 import auth_internal_pb2 as auth_pb2
+from farmlokal.auth.v1 import auth_internal_pb2_grpc as auth_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from devstack import edge as edge_config
+import farmlokal_edge as edge_config
 from devstack import processes, services
+from devstack.envoy_process import start_envoy
 from tests.e2e.auth_sandbox import SandboxProcess, start_sandbox
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -291,6 +293,6 @@ def _edge_in_front_of(cluster: AuthCluster) -> tuple[processes.ManagedProcess, i
     )
     directory = cluster.run_dir / "envoy"
     path = edge_config.write_edge_config(cfg, directory / "envoy.yaml")
-    envoy = edge_config.start_envoy(path, cfg.admin_port, cfg.listen_port, directory / "envoy.log")
+    envoy = start_envoy(path, cfg.admin_port, cfg.listen_port, directory / "envoy.log")
     cluster.extra_logs.append(directory / "envoy.log")
     return envoy, cfg.listen_port

@@ -19,7 +19,7 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from farmlokal.auth.v1 import auth_pb2, auth_pb2_grpc
+from farmlokal.auth.v1 import auth_internal_pb2, auth_internal_pb2_grpc
 from farmlokal.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from farmlokal.webhook.v1 import webhook_pb2, webhook_pb2_grpc
 
@@ -204,8 +204,8 @@ def test_token_info_through_the_edge_shows_metadata_never_the_token(http: httpx.
     assert 0 < body["expires_in"] <= 3600
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", body["expires_at"])
     with grpc.insecure_channel(edge.plans["auth"].address) as channel:  # internal address, not the edge
-        token = auth_pb2_grpc.TokenBrokerServiceStub(channel).GetAccessToken(
-            auth_pb2.GetAccessTokenRequest(), timeout=10
+        token = auth_internal_pb2_grpc.TokenBrokerServiceStub(channel).GetAccessToken(
+            auth_internal_pb2.GetAccessTokenRequest(), timeout=10
         )
     assert body["fingerprint"] == "sha256:" + hashlib.sha256(token.access_token.encode()).hexdigest()[:12]
     assert token.access_token not in response.text

@@ -8,9 +8,9 @@ import httpx
 import pytest
 from farmlokal.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
-from devstack import edge as edge_config
+from farmlokal_edge.config import READ_TIMEOUT_S
 
-READ = edge_config.READ_TIMEOUT_S
+READ = READ_TIMEOUT_S
 
 
 @pytest.fixture
@@ -57,31 +57,3 @@ def test_a_read_the_service_answered_is_not_retried(http: httpx.Client, stub_edg
     response = http.get("/v1/products/503")
     assert response.status_code == 503
     assert stub_edge.backend.calls.methods.count("CatalogService/GetProduct") == before + 1
-
-
-def test_route_timeouts_by_kind() -> None:
-    routes = {
-        r["name"]: r["route"]
-        for r in edge_config._route_config(_cfg())["virtual_hosts"][0]["routes"]
-        if "route" in r and r["route"]["cluster"] != edge_config.REST_SINK_CLUSTER
-    }
-    assert routes["farmlokal.catalog.v1.CatalogService/ListProducts"]["timeout"] == f"{READ}s"
-    assert routes["farmlokal.catalog.v1.SupplierService/SyncSupplier"]["timeout"] == "60s"
-    assert routes["farmlokal.webhook.v1.WebhookService"]["timeout"] == f"{edge_config.DEFAULT_TIMEOUT_S}s"
-    for name, action in routes.items():
-        assert action["max_stream_duration"]["grpc_timeout_header_max"] == action["timeout"], name
-        if "retry_policy" in action:
-            assert "unavailable" not in action["retry_policy"]["retry_on"], name
-
-
-def _cfg() -> edge_config.EdgeConfig:
-    from pathlib import Path
-
-    return edge_config.EdgeConfig(
-        listen_port=1,
-        admin_port=2,
-        catalog_address="127.0.0.1:3",
-        webhook_address="127.0.0.1:4",
-        auth_address="127.0.0.1:5",
-        descriptor_path=Path("api.pb"),
-    )

@@ -1,7 +1,7 @@
 """Class: a client that holds the edge's resources (huge headers, slow or silent connections,
 tunnels) or learns something from the refusal.
 
-Each limit is the edge's (devstack.edge): one request or connection is refused or closed within a
+Each limit is the edge's (farmlokal_edge.config): one request or connection is refused or closed within a
 few seconds with a JSON error that names nothing of the request, and other clients are served.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from devstack import edge as edge_config
+from farmlokal_edge import config as edge_config
 from tests.e2e.conftest import Edge
 
 

@@ -160,18 +160,6 @@ def test_env_example_lists_every_setting() -> None:
         assert not missing, f".env.example lacks {sorted(missing)}: run make env-example"
 
 
-def test_compose_edge_config_is_accepted_by_envoy(tmp_path) -> None:
-    out = tmp_path / "edge"
-    assert devstack_main(["edge-config", "--out", str(out)]) == 0
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "envoy"), "--mode", "validate", "-c", str(out / "envoy.yaml")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
 def _wait_for(condition, timeout: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -191,13 +179,35 @@ def test_runnable_module_needs_a_main_for_packages() -> None:
 
 def test_envoy_outlives_the_process_that_started_it(cfg, tmp_path) -> None:
     """Envoy asks for SIGTERM when its parent dies; `make up` exits right after starting it."""
-    admin = cfg.ports["envoy"][1].port
+    listen, admin = (setting.port for setting in cfg.ports["envoy"])
     config = tmp_path / "envoy.json"
+    hcm = {
+        "name": "envoy.filters.network.http_connection_manager",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3"
+            ".HttpConnectionManager",
+            "stat_prefix": "t",
+            "route_config": {"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": []}]},
+            "http_filters": [
+                {
+                    "name": "envoy.filters.http.router",
+                    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+                }
+            ],
+        },
+    }
+    listener = {
+        "name": "l",
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": listen}},
+        "filter_chains": [{"filters": [hcm]}],
+    }
     address = {"socket_address": {"address": "127.0.0.1", "port_value": admin}}
-    config.write_text(json.dumps({"admin": {"address": address}}))
+    config.write_text(json.dumps({"admin": {"address": address}, "static_resources": {"listeners": [listener]}}))
     starter = (
-        "import os, sys; from pathlib import Path; from devstack import stack; "
-        "stack.spawn_envoy(stack.StackConfig.from_env(os.environ), Path(sys.argv[1]))"
+        "import os, sys; from pathlib import Path; from devstack import envoy_process, stack; "
+        "cfg = stack.StackConfig.from_env(os.environ); "
+        f"proc = envoy_process.start_envoy(Path(sys.argv[1]), {admin}, {listen}, cfg.log_file('envoy'), "
+        "outlive_parent=True); stack.write_pid(cfg, 'envoy', proc.pid)"
     )
     env = {**os.environ, "FARMLOKAL_RUN_DIR": str(cfg.run_dir), "FARMLOKAL_EDGE_PORT": str(cfg.port("envoy"))}
     subprocess.run([sys.executable, "-c", starter, str(config)], env=env, check=True, cwd=ROOT)

@@ -17,7 +17,8 @@ from typing import Any
 
 import grpc
 import httpx
-from farmlokal.auth.v1 import auth_pb2, auth_pb2_grpc
+from farmlokal.auth.v1 import auth_internal_pb2 as auth_pb2
+from farmlokal.auth.v1 import auth_internal_pb2_grpc as auth_pb2_grpc
 
 from bench.harness.figures import (
     FAIL,

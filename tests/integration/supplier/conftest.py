@@ -14,8 +14,8 @@ import httpx
 import pytest
 import redis
 import uvicorn
-from farmlokal.auth.v1 import auth_pb2 as apb
-from farmlokal.auth.v1 import auth_pb2_grpc as apb_grpc
+from farmlokal.auth.v1 import auth_internal_pb2 as apb
+from farmlokal.auth.v1 import auth_internal_pb2_grpc as apb_grpc
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 

@@ -7,7 +7,7 @@ import time
 
 import httpx
 import pytest
-from farmlokal.webhook.v1 import webhook_pb2 as pb
+from farmlokal.webhook.v1 import webhook_internal_pb2 as pb
 from google.protobuf import timestamp_pb2
 
 from devstack.processes import free_port

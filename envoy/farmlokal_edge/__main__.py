@@ -1,0 +1,86 @@
+"""`python -m farmlokal_edge`: writes the edge's Envoy config (and the descriptor it names) for a deployment.
+
+The defaults are compose's topology (services by host name); `--golden` writes them to envoy/envoy.yaml,
+the rendered config a reviewer reads (a test fails when it falls behind the renderer or the protos).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from farmlokal_edge.config import EdgeConfig
+from farmlokal_edge.render import render_edge_config
+
+ROOT = Path(__file__).resolve().parents[2]
+DESCRIPTOR = ROOT / "build" / "gen" / "api.pb"
+GOLDEN = ROOT / "envoy" / "envoy.yaml"
+DEPLOYED_DESCRIPTOR = Path("/etc/farmlokal-edge/api.pb")
+
+
+def parser() -> argparse.ArgumentParser:
+    cli = argparse.ArgumentParser(prog="python -m farmlokal_edge", description=__doc__)
+    target = cli.add_mutually_exclusive_group(required=True)
+    target.add_argument("--out", type=Path, help="directory for envoy.yaml and a copy of the descriptor")
+    target.add_argument("--golden", action="store_true", help=f"write {GOLDEN.relative_to(ROOT)}")
+    cli.add_argument("--listen-host", default="0.0.0.0")
+    cli.add_argument("--listen-port", type=int, default=8080)
+    cli.add_argument("--admin-host", default="0.0.0.0", help="Prometheus scrapes it; never publish its port")
+    cli.add_argument("--admin-port", type=int, default=9901)
+    cli.add_argument("--jwks", default="sandbox:18090", help="host:port serving the provider's JWKS")
+    cli.add_argument("--catalog", default="catalog:15051")
+    cli.add_argument("--webhook", default="webhook:15052")
+    cli.add_argument("--auth", default="auth:15053")
+    cli.add_argument(
+        "--descriptor-path",
+        type=Path,
+        help=f"where Envoy reads the descriptor (default: {DEPLOYED_DESCRIPTOR})",
+    )
+    return cli
+
+
+def config(args: argparse.Namespace, descriptor: Path) -> EdgeConfig:
+    return EdgeConfig(
+        listen_port=args.listen_port,
+        admin_port=args.admin_port,
+        catalog_address=args.catalog,
+        webhook_address=args.webhook,
+        auth_address=args.auth,
+        descriptor_path=descriptor,
+        listen_host=args.listen_host,
+        admin_host=args.admin_host,
+        jwks_address=args.jwks,
+    )
+
+
+def golden() -> str:
+    """The rendered config for the default settings, as envoy/envoy.yaml holds it."""
+    return render_with(parser().parse_args(["--golden"]))
+
+
+def render_with(args: argparse.Namespace) -> str:
+    # The services and routes come from the local descriptor; the config names where Envoy finds it.
+    cfg = config(args, DESCRIPTOR)
+    text = render_edge_config(cfg)
+    return text.replace(str(DESCRIPTOR), str(args.descriptor_path or DEPLOYED_DESCRIPTOR))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.golden:
+        GOLDEN.write_text(render_with(args))
+        print(GOLDEN)
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(DESCRIPTOR, args.out / DESCRIPTOR.name)
+    if args.descriptor_path is None:
+        args.descriptor_path = args.out / DESCRIPTOR.name
+    (args.out / "envoy.yaml").write_text(render_with(args))
+    print(args.out / "envoy.yaml")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

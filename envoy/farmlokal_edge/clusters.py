@@ -1,0 +1,72 @@
+"""Upstream clusters: the services over HTTP/2 with gRPC health checks, and the OAuth provider's JWKS."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from farmlokal_edge.names import JWKS_CLUSTER
+
+
+def socket_address(host: str, port: int) -> dict[str, Any]:
+    return {"socket_address": {"address": host, "port_value": port}}
+
+
+def service_cluster(name: str, address: str, health_service: str) -> dict[str, Any]:
+    host, port, discovery = _host_port(address)
+    return {
+        "name": name,
+        "type": discovery,
+        "connect_timeout": "1s",
+        "lb_policy": "ROUND_ROBIN",
+        # Retries (of reads that never reached a service) at most 20% of the requests in flight.
+        "circuit_breakers": {
+            "thresholds": [{"retry_budget": {"budget_percent": {"value": 20.0}, "min_retry_concurrency": 3}}]
+        },
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        },
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket_address(host, port)}}]}],
+        },
+        "health_checks": [
+            {
+                "timeout": "1s",
+                "interval": "2s",
+                "unhealthy_threshold": 2,
+                "healthy_threshold": 1,
+                "no_traffic_interval": "2s",
+                "grpc_health_check": {"service_name": health_service},
+            }
+        ],
+    }
+
+
+def jwks_cluster(address: str) -> dict[str, Any]:
+    """Plain HTTP/1.1 to the OAuth provider, for its JWKS only."""
+    host, port, discovery = _host_port(address)
+    return {
+        "name": JWKS_CLUSTER,
+        "type": discovery,
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": JWKS_CLUSTER,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket_address(host, port)}}]}],
+        },
+    }
+
+
+def _host_port(address: str) -> tuple[str, int, str]:
+    """host, port and the discovery type for an address: STATIC for an IP, else STRICT_DNS."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+        discovery = "STATIC"
+    except ValueError:
+        discovery = "STRICT_DNS"
+    return host, int(port), discovery
