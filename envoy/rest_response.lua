@@ -1,18 +1,14 @@
--- Edge response fix-ups: nosniff everywhere; on REST (non-gRPC) responses, apply the status a
--- service asked for with x-http-status and drop the gRPC plumbing headers the transcoder leaves.
+-- Runs only on the REST paths of methods declared with (farmlokal.api.v1.http_status_header): it
+-- applies the status the servicer asked for with x-http-status (only over a 200) and drops the gRPC
+-- headers the transcoder leaves. Every other route removes those headers statically (routes.py), so
+-- this filter costs nothing on the hot path.
 
 local STATUS_HEADER = "x-http-status"
 
-local function is_grpc(headers)
-  local content_type = headers:get("content-type") or ""
-  return content_type:sub(1, 16) == "application/grpc"
-end
-
 function envoy_on_response(response_handle)
   local headers = response_handle:headers()
-  headers:replace("x-content-type-options", "nosniff")
-  -- Native gRPC clients need grpc-status and friends; only REST responses are cleaned.
-  if is_grpc(headers) then
+  local content_type = headers:get("content-type") or ""
+  if content_type:sub(1, 16) == "application/grpc" then
     return
   end
   local wanted = headers:get(STATUS_HEADER)

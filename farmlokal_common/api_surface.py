@@ -13,7 +13,15 @@ from farmlokal.api.v1 import edge_pb2
 from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
-__all__ = ["admin_scope", "is_public", "is_read", "public_names", "services_of", "timeout_seconds"]
+__all__ = [
+    "admin_scope",
+    "http_status_header",
+    "is_public",
+    "is_read",
+    "public_names",
+    "services_of",
+    "timeout_seconds",
+]
 
 _NO_SIDE_EFFECTS = descriptor_pb2.MethodOptions.IdempotencyLevel.NO_SIDE_EFFECTS
 
@@ -40,6 +48,11 @@ def admin_scope(service: ServiceDescriptor) -> str | None:
 def is_read(method: MethodDescriptor) -> bool:
     """Declared free of side effects: the edge may retry it when it cannot have been served."""
     return bool(method.GetOptions().idempotency_level == _NO_SIDE_EFFECTS)
+
+
+def http_status_header(method: MethodDescriptor) -> bool:
+    """The servicer may set the REST status of a success with the x-http-status header."""
+    return bool(method.GetOptions().Extensions[edge_pb2.http_status_header])
 
 
 def timeout_seconds(method: MethodDescriptor) -> int | None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2, descriptor_pool
+from google.protobuf.descriptor import MethodDescriptor
 
 from farmlokal_common import api_surface
 from farmlokal_edge.config import DEFAULT_TIMEOUT_S, READ_TIMEOUT_S
@@ -17,6 +20,10 @@ class PublicMethod:
     # Free of side effects: retried once when it cannot have been served, and given READ_TIMEOUT_S.
     read: bool
     timeout_s: int
+    # The servicer may set the REST status with x-http-status (applied by the edge's Lua filter).
+    http_status_header: bool = False
+    # The REST path template as a regex (google.api.http), "" when the method has no REST binding.
+    rest_path_regex: str = ""
 
 
 @dataclass(frozen=True)
@@ -45,20 +52,32 @@ def public_api(descriptor_path: Path) -> tuple[PublicService, ...]:
             service = pool.FindServiceByName(f"{file.package}.{service_proto.name}")
             if not api_surface.is_public(service):
                 continue
-            methods = tuple(
-                PublicMethod(
-                    method.name,
-                    api_surface.is_read(method),
-                    api_surface.timeout_seconds(method)
-                    or (READ_TIMEOUT_S if api_surface.is_read(method) else DEFAULT_TIMEOUT_S),
-                )
-                for method in service.methods
-            )
+            methods = tuple(_method(method) for method in service.methods)
             cluster = file.package.split(".")[1]
             services.append(
                 PublicService(service.full_name, cluster, methods, api_surface.admin_scope(service))
             )
     return tuple(services)
+
+
+def _method(method: MethodDescriptor) -> PublicMethod:
+    read = api_surface.is_read(method)
+    return PublicMethod(
+        method.name,
+        read,
+        api_surface.timeout_seconds(method) or (READ_TIMEOUT_S if read else DEFAULT_TIMEOUT_S),
+        api_surface.http_status_header(method),
+        _path_regex(method),
+    )
+
+
+def _path_regex(method: MethodDescriptor) -> str:
+    """`/v1/products/{id}` -> `/v1/products/[^/]+` (a variable is one path segment here)."""
+    rule = method.GetOptions().Extensions[annotations_pb2.http]
+    pattern = rule.WhichOneof("pattern")
+    template = getattr(rule, pattern) if pattern and pattern != "custom" else ""
+    parts = re.split(r"(\{[^}]*\})", template)
+    return "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts if part)
 
 
 def health_checked_service(services: tuple[PublicService, ...], cluster: str) -> str:

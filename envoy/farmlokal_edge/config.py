@@ -44,6 +44,8 @@ class EdgeConfig:
     jwt_audiences: tuple[str, ...] = ("https://api.farmlokal.test",)
     jwks_address: str = f"127.0.0.1:{DEV_SANDBOX_PORT}"  # host:port, plain HTTP
     jwks_path: str = "/.well-known/jwks.json"
+    # The API reference's files (`make docs-assets`: build/docs) served at /docs; None: /docs says so.
+    docs_dir: Path | None = None
 
     def cluster_addresses(self) -> dict[str, str]:
         """Upstream cluster name -> host:port; a cluster serves the services of its proto package."""

@@ -19,6 +19,7 @@ from farmlokal_edge.config import (
     STREAM_IDLE_TIMEOUT,
     EdgeConfig,
 )
+from farmlokal_edge.docs import with_docs
 from farmlokal_edge.local_replies import local_reply_config
 from farmlokal_edge.names import (
     CORS_FILTER,
@@ -60,7 +61,7 @@ def listener(cfg: EdgeConfig, services: tuple[PublicService, ...]) -> dict[str, 
         "address": socket_address(cfg.listen_host, cfg.listen_port),
         # Edge best practice: what one connection may make Envoy buffer before flow control.
         "per_connection_buffer_limit_bytes": PER_CONNECTION_BUFFER_BYTES,
-        "filter_chains": [{"filters": [_http_connection_manager(cfg, services)]}],
+        "filter_chains": [{"filters": [with_docs(_http_connection_manager(cfg, services), cfg.docs_dir)]}],
     }
 
 

@@ -7,6 +7,11 @@ from typing import Any
 from farmlokal_edge.config import MAX_REQUEST_HEADERS_KB
 from farmlokal_edge.names import EDGE_METADATA, JWT_AUTHN_FILTER, JWT_PAYLOAD_METADATA
 
+NOSNIFF = {
+    "header": {"key": "x-content-type-options", "value": "nosniff"},
+    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+}
+
 # google.rpc.Code for the HTTP statuses Envoy itself answers with (everything else: UNKNOWN).
 # 413 is RESOURCE_EXHAUSTED, as gRPC reports an oversized message.
 LOCAL_REPLY_GRPC_CODES: dict[int, int] = {
@@ -121,10 +126,17 @@ def local_reply_config() -> dict[str, Any]:
             ),
         },
     ]
-    return {
-        "mappers": [*hostile, *rejected_token, *missing_scope, grpc_caller, *mappers],
-        "body_format": body(2),
+    mappers = [*hostile, *rejected_token, *missing_scope, grpc_caller, *mappers]
+    # Envoy's own replies do not pass the routes' response headers: each mapper adds nosniff, and a
+    # last one (matching every status) covers the replies no other mapper rewrote.
+    every = {
+        "status_code_filter": {
+            "comparison": {"op": "GE", "value": {"default_value": 0, "runtime_key": "edge.local_reply.any"}}
+        }
     }
+    for mapper in [*mappers, last := {"filter": every}]:
+        mapper["headers_to_add"] = [NOSNIFF]
+    return {"mappers": [*mappers, last], "body_format": body(2)}
 
 
 def _json_body(code: int, message: str) -> dict[str, Any]:

@@ -16,3 +16,5 @@ EDGE_METADATA = "farmlokal.edge"
 # The verified token's subject, for the services' per-subject rate limits. Clients cannot send it:
 # the header_mutation filter strips it from every request before jwt_authn may set it.
 SUBJECT_HEADER = "x-auth-subject"
+# A servicer's chosen REST status (farmlokal.api.v1.http_status_header); the Lua filter applies it.
+HTTP_STATUS_HEADER = "x-http-status"

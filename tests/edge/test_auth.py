@@ -27,7 +27,7 @@ def test_every_admin_route_needs_a_jwt_and_its_scope(cfg: EdgeConfig) -> None:
         assert per_filter[JWT_AUTHN_FILTER]["requirement_name"] == "admin"
         (policy,) = per_filter[RBAC_FILTER]["rbac"]["rules"]["policies"].values()
         assert ADMIN_SCOPES[service] in json.dumps(policy)
-    assert checked == 10  # 2 supplier methods, 8 webhook admin methods
+    assert checked == 20  # 2 supplier methods, 8 webhook admin methods, each for REST and native gRPC
 
 
 def test_jwt_provider_checks_issuer_audience_and_jwks_from_config(cfg: EdgeConfig) -> None:
