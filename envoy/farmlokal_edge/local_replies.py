@@ -43,7 +43,7 @@ def local_reply_config() -> dict[str, Any]:
         }
 
     plain = {"text_format_source": {"inline_string": "%LOCAL_REPLY_BODY%"}}
-    mappers = [
+    mappers: list[dict[str, Any]] = [
         {"filter": _status_filter(status), "body_format_override": body(code)}
         for status, code in LOCAL_REPLY_GRPC_CODES.items()
     ]
@@ -87,7 +87,7 @@ def local_reply_config() -> dict[str, Any]:
             ]
         }
     }
-    rejected_token = [
+    rejected_token: list[dict[str, Any]] = [
         {
             "filter": {"and_filter": {"filters": [grpc_request, unverified_403]}},
             "status_code": 401,
@@ -99,7 +99,7 @@ def local_reply_config() -> dict[str, Any]:
     scope_message = (
         "this route needs a token with the %METADATA(ROUTE:" + EDGE_METADATA + ":admin_scope)% scope"
     )
-    missing_scope = [
+    missing_scope: list[dict[str, Any]] = [
         {
             "filter": {"and_filter": {"filters": [grpc_request, _status_filter(403)]}},
             "body_format_override": {"text_format_source": {"inline_string": scope_message}},
@@ -112,7 +112,7 @@ def local_reply_config() -> dict[str, Any]:
             },
         },
     ]
-    hostile = [
+    hostile: list[dict[str, Any]] = [
         {
             "filter": _request_header_filter({"name": ":method", "string_match": {"exact": "CONNECT"}}),
             "status_code": 405,
@@ -126,17 +126,18 @@ def local_reply_config() -> dict[str, Any]:
             ),
         },
     ]
-    mappers = [*hostile, *rejected_token, *missing_scope, grpc_caller, *mappers]
+    ordered: list[dict[str, Any]] = [*hostile, *rejected_token, *missing_scope, grpc_caller, *mappers]
     # Envoy's own replies do not pass the routes' response headers: each mapper adds nosniff, and a
     # last one (matching every status) covers the replies no other mapper rewrote.
-    every = {
+    every: dict[str, Any] = {
         "status_code_filter": {
             "comparison": {"op": "GE", "value": {"default_value": 0, "runtime_key": "edge.local_reply.any"}}
         }
     }
-    for mapper in [*mappers, last := {"filter": every}]:
+    ordered.append({"filter": every})
+    for mapper in ordered:
         mapper["headers_to_add"] = [NOSNIFF]
-    return {"mappers": [*mappers, last], "body_format": body(2)}
+    return {"mappers": ordered, "body_format": body(2)}
 
 
 def _json_body(code: int, message: str) -> dict[str, Any]:
