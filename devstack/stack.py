@@ -376,6 +376,7 @@ def _start_envoy(cfg: StackConfig, plans: dict[str, services.ServicePlan]) -> pr
         auth_address=plans["auth"].address,
         descriptor_path=codegen.DESCRIPTOR,
         jwks_address=f"127.0.0.1:{cfg.port('sandbox')}",  # admin routes verify the sandbox's JWTs
+        docs_dir=ROOT / "build" / "docs",  # /docs (make docs-assets; `make up` builds it first)
     )
     path = write_edge_config(config, cfg.run_dir / "envoy" / "envoy.yaml")
     proc = start_envoy(path, admin, listen, cfg.log_file("envoy"), outlive_parent=True, cwd=ROOT)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the dev stack and the tests need, only where it is missing: the Debian packages
-# (MariaDB, Redis, the headers mysqlclient builds against), uv, and the locked .venv.
+# (MariaDB, Redis, the headers mysqlclient builds against; Prometheus/promtool and Chromium for
+# tests/observability and `make check-rules`), uv, and the locked .venv.
 # Idempotent and quiet when there is nothing to do; `make` and .ci/run call it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,7 @@ as_root() {
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
 missing=()
-for pkg in mariadb-server redis-server libmariadb-dev pkg-config; do
+for pkg in mariadb-server redis-server libmariadb-dev pkg-config prometheus chromium; do
     installed "$pkg" || missing+=("$pkg")
 done
 command -v cc >/dev/null 2>&1 || missing+=(gcc)
