@@ -25,7 +25,7 @@ deps: ## install what is missing: MariaDB, Redis, libmariadb-dev, uv, .venv (uv 
 gen: deps ## generate gRPC stubs and the Envoy descriptor into build/gen
 	@$(PY) devstack/codegen.py
 
-up: gen ## start MariaDB, Redis, sandbox, services, Envoy in the background; seed; wait for /health
+up: gen docs-assets ## start MariaDB, Redis, sandbox, services, Envoy in the background; seed; wait for /health
 	@$(PY) -m devstack up
 
 down: ## stop everything `make up` started
@@ -43,7 +43,7 @@ seed: gen ## seed the catalog (SEED_PRODUCTS, default 1,000,000; SEED_ARGS=--res
 migrate: gen ## migrate every service's schema (MariaDB must be up)
 	@$(PY) -m devstack migrate
 
-test: gen ## the whole test suite (starts its own MariaDB, Redis, Envoy; no `make up` needed)
+test: gen docs-assets ## the whole test suite (starts its own MariaDB, Redis, Envoy; no `make up` needed)
 	@rc=0; $(PYTEST) $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; fi; \
 	exit $$rc
@@ -52,9 +52,7 @@ lint: gen ## ruff check, ruff format --check, mypy, buf lint
 	$(RUFF) check .
 	$(RUFF) format --check .
 	$(MYPY) $(MYPY_TARGETS)
-	@if [ -x scripts/buf-lint.sh ]; then scripts/buf-lint.sh; \
-	elif [ -f scripts/buf-lint.sh ]; then bash scripts/buf-lint.sh; \
-	else echo "lint: scripts/buf-lint.sh not present yet, buf lint skipped"; fi
+	@bash scripts/buf-lint.sh
 
 fmt: deps ## ruff format and autofix
 	$(RUFF) format .
@@ -73,8 +71,6 @@ check-compose: ## validate docker-compose.yml without a Docker daemon
 	@scripts/check-compose.sh
 
 bench: gen ## the benchmark report (python -m bench; BENCH_ARGS=--quick for a smoke run)
-	@$(PY) -c "import sys; from devstack.stack import runnable_module; sys.exit(not runnable_module('bench'))" \
-		|| { echo "make bench: the bench module does not exist yet (python -m bench)" >&2; exit 1; }
 	$(PY) -m bench $(BENCH_ARGS)
 
 bench-catalog: gen ## the catalog scenarios only (B1-B5: listing, search, deep pages, seed)
@@ -93,3 +89,14 @@ fuzz: gen ## schemathesis fuzzing of the OpenAPI spec through Envoy; FUZZ_MAX_EX
 
 loadtest: gen ## ghz scenarios (tests/load/ghz) + REST mix through Envoy against `make up` (LOADTEST_ARGS=--target SPEC | --own-stack)
 	$(PY) tests/load/loadtest.py $(LOADTEST_ARGS)
+
+.PHONY: docs-assets check-rules test-observability
+
+docs-assets: ## vendor Swagger UI (pinned, scripts/docs-assets) and the OpenAPI spec into build/docs for /docs
+	@scripts/docs-assets.sh
+
+check-rules: ## promtool check config/rules and promtool test rules (deploy/prometheus)
+	@scripts/check-rules.sh
+
+test-observability: gen docs-assets ## /docs in headless Chromium, a real Prometheus on a real stack (tests/observability)
+	@$(PYTEST) tests/observability $(PYTEST_ARGS)

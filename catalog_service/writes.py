@@ -67,9 +67,6 @@ class ProductWriter:
         self._cache = cache
         self._hooks = list(hooks)
 
-    def add_hook(self, hook: ChangeHook) -> None:
-        self._hooks.append(hook)
-
     def upsert(self, products: Sequence[ProductFields]) -> UpsertResult:
         if not products:
             return UpsertResult()

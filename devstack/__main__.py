@@ -65,10 +65,9 @@ def _logs(cfg: stack.StackConfig, args: argparse.Namespace, env: dict[str, str])
     return 0
 
 
-def _seed(cfg: stack.StackConfig, args: argparse.Namespace, env: dict[str, str]) -> int:
+def _seed(cfg: stack.StackConfig, args: argparse.Namespace, env: dict[str, str]) -> None:
     plans = stack.service_plans(cfg, env)
-    seeded = stack.run_seed(plans["catalog"], stack.stack_env(cfg, plans, env), reset=args.reset)
-    return 0 if seeded else 1
+    stack.run_seed(plans["catalog"], stack.stack_env(cfg, plans, env), reset=args.reset)
 
 
 def _migrate(cfg: stack.StackConfig, args: argparse.Namespace, env: dict[str, str]) -> None:

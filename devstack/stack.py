@@ -10,7 +10,6 @@ keeps or stops a ManagedProcess after writing its pid file (Popen never kills a 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 import re
 import signal
@@ -386,29 +385,14 @@ def _start_envoy(cfg: StackConfig, plans: dict[str, services.ServicePlan]) -> pr
 
 def run_seed(
     plan: services.ServicePlan, extra: Mapping[str, str], reset: bool, say: Callable[[str], None] = _say
-) -> bool:
+) -> None:
     """Runs `python -m catalog_service.seed` in the foreground (its progress bar is the output)."""
-    if not runnable_module("catalog_service.seed"):
-        say("seed: skipped, `python -m catalog_service.seed` does not exist yet (the catalog stays empty)")
-        return False
     argv = [sys.executable, "-m", "catalog_service.seed", *(["--reset"] if reset else [])]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **plan.env(), **extra}
     say(f"seed: {' '.join(argv[1:])} (SEED_PRODUCTS={env.get('SEED_PRODUCTS', 'default')})")
     result = subprocess.run(argv, env=env, cwd=ROOT, check=False)
     if result.returncode != 0:
         raise StackError(f"seeding failed (exit {result.returncode}); output above")
-    return True
-
-
-def runnable_module(name: str) -> bool:
-    """True if `python -m name` would find something to run (a module, or a package's __main__)."""
-    try:
-        spec = importlib.util.find_spec(name)
-        if spec is not None and spec.submodule_search_locations is not None:
-            spec = importlib.util.find_spec(f"{name}.__main__")
-    except ModuleNotFoundError:
-        return False
-    return spec is not None
 
 
 def wait_for_health(cfg: StackConfig) -> None:

@@ -169,14 +169,6 @@ def _wait_for(condition, timeout: float = 5.0) -> bool:
     return False
 
 
-def test_runnable_module_needs_a_main_for_packages() -> None:
-    assert stack.runnable_module("devstack")
-    assert stack.runnable_module("devstack.codegen")
-    assert not stack.runnable_module("farmlokal_common")
-    assert not stack.runnable_module("devstack.codegen.nothing")
-    assert not stack.runnable_module("no_such_module_here")
-
-
 def test_envoy_outlives_the_process_that_started_it(cfg, tmp_path) -> None:
     """Envoy asks for SIGTERM when its parent dies; `make up` exits right after starting it."""
     listen, admin = (setting.port for setting in cfg.ports["envoy"])
