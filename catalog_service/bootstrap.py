@@ -29,6 +29,7 @@ from catalog_service.supplier.status import SyncStore
 from catalog_service.supplier.sync import SupplierSync, SyncSettings
 from catalog_service.writes import ProductWriter
 from farmlokal_common import api_surface
+from farmlokal_common.bulkhead import Bulkhead
 from farmlokal_common.circuit_breaker import BreakerSettings, UpstreamBreaker, breaker_redis
 from farmlokal_common.db import make_engine, ping
 from farmlokal_common.grpc_client import make_channel
@@ -51,10 +52,12 @@ SERVICE_NAMES = tuple(service.full_name for service in SERVICES)
 
 
 def build_app(settings: CatalogSettings) -> ServiceApp:
-    engine = make_engine(settings.database_url, settings, isolation_level="READ COMMITTED")
+    # One bulkhead for both engines: it bounds the serving threads in the database, whichever engine.
+    bulkhead = Bulkhead(settings.bulkhead_slots, settings.db_bulkhead_wait_seconds)
+    engine = make_engine(settings.database_url, settings, isolation_level="READ COMMITTED", bulkhead=bulkhead)
     # Listing reads: their own pool (a replica when CATALOG_DATABASE_READ_URL is set), autocommit,
     # one round trip per query.
-    read_engine = make_engine(settings.read_url, settings, read_only=True)
+    read_engine = make_engine(settings.read_url, settings, read_only=True, bulkhead=bulkhead)
     redis = make_redis(settings)
     cache = ResponseCache(
         redis,
@@ -62,7 +65,6 @@ def build_app(settings: CatalogSettings) -> ServiceApp:
             namespace="catalog",
             ttl_seconds=settings.cache_ttl_seconds,
             wait_seconds=settings.single_flight_wait_seconds,
-            degraded_concurrency=settings.uncached_concurrency,
             enabled=settings.cache_enabled,
         ),
     )

@@ -19,8 +19,11 @@ class CatalogSettings(ServiceSettings):
     cache_ttl_seconds: int = 60
     cache_enabled: bool = True
     single_flight_wait_seconds: float = 2.0
-    # Concurrent listing queries per process when Redis is down and every request goes to MySQL.
-    uncached_concurrency: int = 8
+    # Serving threads of a process that may be inside the database at once (0: half the thread pool),
+    # whatever the call (a cache miss, a product, a write, Redis down); a call finding no free slot
+    # within the wait is answered 503 at once, so a stalled database cannot take every thread.
+    db_bulkhead_slots: int = 0
+    db_bulkhead_wait_seconds: float = 0.05
     outbox_relay_enabled: bool = True
     auth_address: str = "127.0.0.1:15053"
     webhook_address: str = "127.0.0.1:15052"
@@ -43,6 +46,10 @@ class CatalogSettings(ServiceSettings):
     supplier_sync_page_size: int = 500
     supplier_sync_deadline_seconds: float = 300.0
     supplier_sync_interval_seconds: float = 0.0  # periodic sync; 0 disables it
+
+    @property
+    def bulkhead_slots(self) -> int:
+        return self.db_bulkhead_slots or max(1, self.thread_pool_size // 2)
 
     @property
     def read_url(self) -> str:

@@ -1,4 +1,4 @@
-"""SQLAlchemy engines for MySQL/MariaDB with explicit pool sizing, pre-ping and timeouts."""
+"""SQLAlchemy engines for MySQL/MariaDB: bounded pools, timeouts, per-statement limits, a bulkhead."""
 
 from __future__ import annotations
 
@@ -11,8 +11,12 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from farmlokal_common.pool_metrics import WatchedQueuePool, watch_pool
+from farmlokal_common.bulkhead import Bulkhead, BulkheadPool
+from farmlokal_common.bulkhead import attach as attach_bulkhead
+from farmlokal_common.pool_metrics import watch_pool
 from farmlokal_common.settings import ServiceSettings
+from farmlokal_common.statement_limits import StatementLimits
+from farmlokal_common.statement_limits import install as install_limits
 
 
 def make_engine(
@@ -22,14 +26,20 @@ def make_engine(
     pool_size: int | None = None,
     isolation_level: str | None = None,
     read_only: bool = False,
+    bulkhead: Bulkhead | None = None,
 ) -> Engine:
-    """One engine per service and URL: a bounded pool whose connections time out instead of hanging.
+    """One engine per service and URL: a bounded pool whose connections time out instead of hanging,
+    and whose statements each run under a time limit (statement_limits).
 
     `read_only` engines serve single-statement reads in autocommit with one round trip per query: no
     pre-ping and no rollback when a connection returns to the pool. A connection that went stale
     (MySQL restarted) fails its query once, which invalidates the whole pool, and the next checkout
-    connects afresh.
+    connects afresh. They get the read statement limit; others the write limit in a call and the
+    worker limit outside one. `bulkhead`, shared by a process's engines, bounds how many of its
+    serving threads may be inside the database at once.
     """
+    limits = statement_limits(settings, read_only)
+    socket_timeout = limits.socket_timeout_seconds()
     engine = create_engine(
         url,
         pool_size=pool_size or settings.db_pool_size,
@@ -37,7 +47,7 @@ def make_engine(
         pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=not read_only,
         pool_reset_on_return=None if read_only else "rollback",
-        poolclass=WatchedQueuePool,
+        poolclass=BulkheadPool,
         pool_recycle=1800,
         # READ COMMITTED for write paths: no gap locks, so inserts and SKIP LOCKED claims on the same
         # index do not deadlock each other (REPEATABLE READ, the server default, otherwise).
@@ -48,13 +58,27 @@ def make_engine(
         ),
         connect_args={
             "connect_timeout": settings.db_connect_timeout_seconds,
-            "read_timeout": settings.db_read_timeout_seconds,
-            "write_timeout": settings.db_read_timeout_seconds,
+            "read_timeout": socket_timeout,
+            "write_timeout": socket_timeout,
         },
     )
+    install_limits(engine, limits)
+    if bulkhead is not None:
+        attach_bulkhead(engine, bulkhead)
     name = make_url(url).database or "default"
     watch_pool(f"{name}_read" if read_only else name, engine)
     return engine
+
+
+def statement_limits(settings: ServiceSettings, read_only: bool) -> StatementLimits:
+    """The limits of an engine's statements: a read-only engine only serves calls' reads."""
+    reads = settings.db_read_statement_limit_seconds
+    return StatementLimits(
+        in_call=reads if read_only else settings.db_write_statement_limit_seconds,
+        background=reads if read_only else settings.db_worker_statement_limit_seconds,
+        floor=settings.db_statement_floor_seconds,
+        margin=settings.db_statement_margin_seconds,
+    )
 
 
 def ping(engine: Engine) -> None:

@@ -16,6 +16,15 @@ RATE_LIMIT_REJECTIONS = Counter(
 RATE_LIMIT_FAIL_OPEN = Counter(
     "farmlokal_rate_limit_fail_open_total", "Requests let through because Redis was unreachable"
 )
+DB_STATEMENT_TIMEOUTS = Counter(
+    "farmlokal_db_statement_timeouts_total",
+    "Database statements stopped by their time limit, by the RPC that ran them ('' for background work)",
+    ["method"],
+)
+DB_BULKHEAD_REJECTIONS = Counter(
+    "farmlokal_db_bulkhead_rejections_total",
+    "Calls answered 503 because the serving threads allowed in the database were all there",
+)
 CACHE_EVENTS = Counter(
     "farmlokal_cache_events_total", "Response cache lookups by outcome", ["cache", "outcome"]
 )

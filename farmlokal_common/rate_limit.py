@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import redis
 
+from farmlokal_common import request_context
 from farmlokal_common.errors import RateLimited
 from farmlokal_common.metrics import RATE_LIMIT_FAIL_OPEN, RATE_LIMIT_REJECTIONS
 from farmlokal_common.outage import Backoff
@@ -17,13 +18,15 @@ from farmlokal_common.outage import Backoff
 log = logging.getLogger("farmlokal.rate_limit")
 
 # GCRA (generic cell rate algorithm): one key per client and route holding the theoretical arrival
-# time (TAT). Redis TIME is the clock, so replicas with skewed clocks agree.
+# time (TAT). Redis TIME is the clock, so replicas with skewed clocks agree. A request is charged at
+# its arrival, `age` ms before now: a request that queued for a serving thread (a stalled database
+# holding the others) is not charged late, so a burst of queued requests is not a burst of charges.
 # Returns {allowed, remaining, retry_after_ms, reset_ms}. Other scripts (the response cache) include
 # this function to answer a rate-limit check and their own lookup in one round trip.
 GCRA_FUNCTION = """
-local function gcra(key, emission, burst)
+local function gcra(key, emission, burst, age)
   local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - age
   local tat = tonumber(redis.call('GET', key) or now)
   if tat < now then tat = now end
   local window = emission * burst
@@ -36,7 +39,14 @@ local function gcra(key, emission, burst)
   return {1, math.floor((window - (new_tat - now)) / emission), 0, new_tat - now}
 end
 """
-_GCRA = GCRA_FUNCTION + "return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))"
+_GCRA = GCRA_FUNCTION + "return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))"
+# A request older than this is charged as if it arrived this long ago (a bound on a bad clock read).
+MAX_AGE_MS = 60_000
+
+
+def arrival_age_ms() -> int:
+    """Milliseconds since the served call arrived (0 outside a call)."""
+    return min(int(request_context.seconds_since_arrival() * 1000), MAX_AGE_MS)
 
 
 @dataclass(frozen=True)
@@ -123,7 +133,9 @@ class RateLimiter:
             self.fail_open(None)
             return None
         try:
-            reply = self._script(keys=[self.key(route, client_key)], args=[limit.emission_ms, limit.requests])
+            reply = self._script(
+                keys=[self.key(route, client_key)], args=[limit.emission_ms, limit.requests, arrival_age_ms()]
+            )
         except redis.RedisError as error:
             self.fail_open(error)
             return None
@@ -159,6 +171,10 @@ class DeferredCheck:
     @property
     def key(self) -> str:
         return self.limiter.key(self.route, self.client_key)
+
+    def script_args(self) -> list[float]:
+        """The arguments of GCRA_FUNCTION's gcra() after the key: emission, burst, arrival age."""
+        return [self.limit.emission_ms, self.limit.requests, arrival_age_ms()]
 
     def answer(self, reply: list[object] | None, error: redis.RedisError | None = None) -> Decision | None:
         """Records the script's reply (None with the Redis error: fail open)."""

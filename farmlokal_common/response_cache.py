@@ -4,15 +4,15 @@
 - On a miss, threads of one process coalesce (SingleFlight) and processes coalesce through a
   Redis lock (SET NX PX, compare-and-delete release): one computes, the others poll for its result
   for a bounded time, then compute themselves.
-- Redis down: the cache steps aside for a short back-off and computations run from the database
-  with bounded concurrency; it comes back by itself.
+- Redis down: the cache steps aside for a short back-off and computations run from the database;
+  it comes back by itself. How many run at once is the database bulkhead's bound
+  (farmlokal_common/bulkhead.py), the same one every database call of a serving thread passes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import redis
 
-from farmlokal_common import rate_limit
+from farmlokal_common import rate_limit, request_context
+from farmlokal_common.dependency_errors import QUERY_TOO_SLOW
 from farmlokal_common.errors import Unavailable
 from farmlokal_common.metrics import CACHE_EVENTS
 from farmlokal_common.outage import Backoff
@@ -38,7 +39,7 @@ return {generation, redis.call('GET', ARGV[1] .. generation .. ':' .. ARGV[2])}
 _GATED_LOOKUP = (
     GCRA_FUNCTION
     + """
-local gate = gcra(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
+local gate = gcra(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
 if gate[1] == 0 then return gate end
 local generation = redis.call('GET', KEYS[1]) or '0'
 gate[5] = generation
@@ -58,8 +59,6 @@ class CacheSettings:
     ttl_seconds: int = 60
     lock_ttl_seconds: float = 5.0
     wait_seconds: float = 2.0
-    degraded_concurrency: int = 8
-    degraded_wait_seconds: float = 2.0
     redis_backoff_seconds: float = 1.0
     enabled: bool = True
 
@@ -72,7 +71,6 @@ class ResponseCache:
         self._gated_lookup = client.register_script(_GATED_LOOKUP)
         self._release = client.register_script(_RELEASE)
         self._flight: SingleFlight[bytes] = SingleFlight()
-        self._degraded = threading.BoundedSemaphore(settings.degraded_concurrency)
         self._redis_down = Backoff(settings.redis_backoff_seconds)
         self.generation_key = f"{settings.namespace}:generation"
 
@@ -97,7 +95,11 @@ class ResponseCache:
             return cached
         CACHE_EVENTS.labels(self._settings.namespace, "miss").inc()
         key = self._value_key(generation, digest)
-        return self._flight.do(key, lambda: self._fill(key, compute))
+        try:
+            return self._flight.do(key, lambda: self._fill(key, compute), self._wait_budget())
+        except TimeoutError:
+            CACHE_EVENTS.labels(self._settings.namespace, "wait_timeout").inc()
+            raise Unavailable(QUERY_TOO_SLOW) from None
 
     def bump_generation(self) -> None:
         """Called after every committed write; a failure is logged (entries then expire by TTL)."""
@@ -115,13 +117,21 @@ class ResponseCache:
         else:
             reply = self._gated_lookup(
                 keys=[self.generation_key, gate.key],
-                args=[prefix, digest, gate.limit.emission_ms, gate.limit.requests],
+                args=[prefix, digest, *gate.script_args()],
             )
             rate_limit.enforce(gate.answer(reply[:4]), gate.route)
             result = reply[4:]
         # A nil value ends a Lua array, so a miss comes back one element short.
         generation = result[0].decode()
         return generation, (result[1] if len(result) > 1 and result[1] else None)
+
+    def _wait_budget(self) -> float:
+        """How long a caller may wait for another's computation: the settings', or less if the
+        call's deadline is nearer."""
+        remaining = request_context.time_remaining()
+        return (
+            self._settings.wait_seconds if remaining is None else min(self._settings.wait_seconds, remaining)
+        )
 
     def _value_key(self, generation: str, digest: str) -> str:
         return f"{self._settings.namespace}:resp:{generation}:{digest}"
@@ -151,7 +161,7 @@ class ResponseCache:
 
     def _wait_for(self, key: str, lock_key: str) -> bytes | None:
         """The leader's result; None after the bounded wait or as soon as the leader gave up."""
-        deadline = time.monotonic() + self._settings.wait_seconds
+        deadline = time.monotonic() + self._wait_budget()
         delay = 0.005
         while time.monotonic() < deadline:
             time.sleep(delay)
@@ -165,14 +175,7 @@ class ResponseCache:
 
     def _compute_degraded(self, compute: Callable[[], bytes]) -> bytes:
         CACHE_EVENTS.labels(self._settings.namespace, "degraded").inc()
-        if not self._degraded.acquire(timeout=self._settings.degraded_wait_seconds):
-            raise Unavailable(
-                "the cache is unavailable and the database is at its concurrency limit; retry shortly"
-            )
-        try:
-            return compute()
-        finally:
-            self._degraded.release()
+        return compute()
 
     def _mark_redis_down(self, error: redis.RedisError) -> None:
         if self._redis_down.trip():

@@ -20,6 +20,7 @@ from prometheus_client import start_http_server
 from farmlokal_common.interceptors import PerMethodChain
 from farmlokal_common.interceptors.error_mapping import ErrorMappingInterceptor
 from farmlokal_common.interceptors.request_logging import AccessLogPolicy, RequestLoggingInterceptor
+from farmlokal_common.interceptors.request_validation import RequestValidationInterceptor
 from farmlokal_common.prebuilt import PrebuiltResponseInterceptor
 from farmlokal_common.settings import ServiceSettings
 
@@ -90,6 +91,8 @@ def create_server(address: str, app: ServiceApp, settings: ServiceSettings) -> R
                     ),
                     ErrorMappingInterceptor(),
                     *app.interceptors,
+                    # Innermost: the services' own interceptors (the rate limiter) count what it refuses.
+                    RequestValidationInterceptor(settings.max_text_field_chars),
                 ]
             )
         ],

@@ -41,8 +41,18 @@ class ServiceSettings(BaseSettings):
     db_pool_size: int = 10
     db_max_overflow: int = 10
     db_pool_timeout_seconds: float = 5.0
-    db_connect_timeout_seconds: int = 3
-    db_read_timeout_seconds: int = 10
+    # Whole seconds (mysqlclient). Also bounds the handshake with a server that accepts but does not
+    # answer (stalled): below the edge's 3 s read-route timeout, so such a read is this service's 503.
+    db_connect_timeout_seconds: int = 2
+    # Time limit of each statement (farmlokal_common/statement_limits.py): what is left of the served
+    # call's deadline minus the margin, at least the floor, at most the ceiling of its kind: reads
+    # (the read-only engine), writes (the primary engine, in a call), workers (no call). Socket
+    # timeouts are derived from them (0.5 s above), so the server stops a slow statement first.
+    db_statement_floor_seconds: float = 0.1
+    db_statement_margin_seconds: float = 0.2
+    db_read_statement_limit_seconds: float = 1.5
+    db_write_statement_limit_seconds: float = 10.0
+    db_worker_statement_limit_seconds: float = 20.0
 
     redis_url: str = f"redis://127.0.0.1:{DEV_REDIS_PORT}/0"
     redis_socket_timeout_seconds: float = 0.5

@@ -23,14 +23,17 @@ class SingleFlight(Generic[T]):
         self._lock = threading.Lock()
         self._calls: dict[str, _Call[T]] = {}
 
-    def do(self, key: str, compute: Callable[[], T]) -> T:
+    def do(self, key: str, compute: Callable[[], T], wait_seconds: float | None = None) -> T:
+        """compute() or the outcome of the call already computing `key`; a caller that waits longer
+        than `wait_seconds` for it gets TimeoutError (None: as long as the computation takes)."""
         with self._lock:
             call = self._calls.get(key)
             leader = call is None
             if call is None:
                 call = self._calls[key] = _Call()
         if not leader:
-            call.done.wait()
+            if not call.done.wait(wait_seconds):
+                raise TimeoutError(f"waited {wait_seconds} s for another caller's computation")
             if call.error is not None:
                 raise call.error
             return call.result  # type: ignore[return-value]

@@ -4,6 +4,10 @@ Each interceptor wraps a method's handler using the method name alone and reads 
 call (its metadata, its peer) from the call's context. So the wrapped handler of a method can be
 built once and reused for every call (`PerMethodChain`) instead of rebuilt per call, which is what
 grpc does with a plain list of interceptors.
+
+`PerMethodChain` runs on the server's polling thread as each call arrives (grpc asks interceptors
+for the handler then, and queues the behaviour for a pool thread), so it marks the arrival there:
+the rate limiter charges a request at its arrival, not when a thread got to it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import grpc
+
+from farmlokal_common import request_context
 
 UnaryBehavior = Callable[[Any, grpc.ServicerContext], Any]
 
@@ -51,6 +57,7 @@ class PerMethodChain(grpc.ServerInterceptor):
     def intercept_service(
         self, continuation: Any, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler | None:
+        request_context.mark_arrival()
         method = handler_call_details.method
         handler = self._handlers.get(method)
         if handler is not None:

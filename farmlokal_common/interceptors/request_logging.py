@@ -1,4 +1,4 @@
-"""Binds the request id to the call, times it, and writes the service's access log line.
+"""Binds the request id and deadline to the call, times it, and writes the service's access log line.
 
 Every call is counted and timed in the `farmlokal_rpc_duration_seconds` histogram. Whether it also
 gets a log line is the access-log policy: `errors` (the default) logs every call that did not end
@@ -62,7 +62,7 @@ class RequestLoggingInterceptor(grpc.ServerInterceptor):
 
         def wrap(behavior: UnaryBehavior) -> UnaryBehavior:
             def logged(request: Any, context: grpc.ServicerContext) -> Any:
-                tokens = request_context.bind(_request_id(context), method)
+                token = request_context.bind(_request_id(context), method, context.time_remaining)
                 headers_token = response_headers.begin()
                 started = time.perf_counter()
                 code = grpc.StatusCode.OK
@@ -84,7 +84,7 @@ class RequestLoggingInterceptor(grpc.ServerInterceptor):
                     if not quiet and policy.wants(code, elapsed_ms):
                         log.info("rpc", extra={"code": code.name, "duration_ms": round(elapsed_ms, 2)})
                     response_headers.end(headers_token)
-                    request_context.unbind(tokens)
+                    request_context.unbind(token)
 
             return logged
 

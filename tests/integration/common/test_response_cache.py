@@ -8,9 +8,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import redis
+from sqlalchemy import text
 
 from devstack.processes import free_port
+from farmlokal_common import request_context
+from farmlokal_common.bulkhead import Bulkhead
+from farmlokal_common.db import make_engine
 from farmlokal_common.response_cache import CacheSettings, ResponseCache
+from farmlokal_common.settings import ServiceSettings
 
 
 class CountingQuery:
@@ -69,23 +74,39 @@ def test_waiters_fall_back_to_querying_after_the_bounded_wait(redis_client: redi
     assert query.calls == 1
 
 
-def test_redis_down_serves_from_the_database_with_bounded_concurrency() -> None:
+def test_redis_down_serves_from_the_database_within_the_bulkhead(mariadb) -> None:
+    """With Redis down every listing is a database query; the bulkhead every serving thread's database
+    call passes bounds how many run at once (one mechanism, not a second semaphore in the cache)."""
     dead = redis.Redis(port=free_port(), socket_connect_timeout=0.2, socket_timeout=0.2)
-    cache = ResponseCache(dead, CacheSettings("t", degraded_concurrency=2, degraded_wait_seconds=5))
+    cache = ResponseCache(dead, CacheSettings("t"))
+    engine = make_engine(
+        mariadb.service_url("catalog"), ServiceSettings(), read_only=True, bulkhead=Bulkhead(2, 5.0)
+    )
     running, peak, lock = 0, 0, threading.Lock()
 
     def query() -> bytes:
         nonlocal running, peak
-        with lock:
-            running += 1
-            peak = max(peak, running)
-        time.sleep(0.05)
-        with lock:
-            running -= 1
+        with engine.connect() as conn:
+            with lock:
+                running += 1
+                peak = max(peak, running)
+            conn.execute(text("SELECT SLEEP(0.05)"))
+            with lock:
+                running -= 1
         return b"from-mysql"
 
-    with ThreadPoolExecutor(10) as pool:
-        results = list(pool.map(lambda _: cache.get_or_compute("q", query), range(20)))
+    def request(_: int) -> bytes:
+        token = request_context.bind("test", "/t/List", lambda: 10.0)
+        try:
+            return cache.get_or_compute("q", query)
+        finally:
+            request_context.unbind(token)
+
+    try:
+        with ThreadPoolExecutor(10) as pool:
+            results = list(pool.map(request, range(20)))
+    finally:
+        engine.dispose()
     assert results == [b"from-mysql"] * 20
     assert 1 <= peak <= 2  # never more than the bound (threads may not overlap on a busy box)
 
