@@ -193,7 +193,7 @@ class DeliveryWorker:
         disable: str | None = None,
     ) -> None:
         retry_transaction(lambda: self._record(d, status, outcome, retry_at, disable))
-        WEBHOOK_DELIVERIES.labels(status).inc()
+        WEBHOOK_DELIVERIES.labels(status, d.subscription_id).inc()
 
     def _record(
         self,

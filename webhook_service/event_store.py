@@ -89,6 +89,20 @@ class EventStore:
             ).fetchall()
         return [_event(r) for r in rows]
 
+    def oldest_backlog_received_at(self) -> dt.datetime | None:
+        """When the oldest event still to process (pending, failed or processing) arrived; None: none.
+        Each MIN(id) is read off one end of ix_inbound_status_id, whatever the backlog's size."""
+        with self._engine.connect() as conn:
+            value = conn.execute(
+                text(
+                    "SELECT MIN(received_at) FROM inbound_events WHERE id IN ("
+                    "SELECT MIN(id) FROM inbound_events WHERE status = 'pending' UNION ALL "
+                    "SELECT MIN(id) FROM inbound_events WHERE status = 'failed' UNION ALL "
+                    "SELECT MIN(id) FROM inbound_events WHERE status = 'processing')"
+                )
+            ).scalar()
+        return value if isinstance(value, dt.datetime) else None
+
     def _retry_once(self, source: str, event_id: str) -> bool:
         """failed or dead → pending, due now, with a fresh retry budget."""
         with self._engine.begin() as conn:

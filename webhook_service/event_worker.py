@@ -10,13 +10,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 
+from farmlokal_common.metrics import WEBHOOK_BACKLOG_AGE
 from webhook_service.event_store import EventStore, InboundEvent, utcnow
 from webhook_service.handlers import CatalogEventHandler, Ignored, PermanentFailure
 
 log = logging.getLogger("farmlokal.webhooks.worker")
+# How often the backlog's age is read for its gauge (the WebhookBacklogOld alert waits minutes).
+BACKLOG_READING_SECONDS = 5.0
 
 
 class EventWorker:
@@ -43,9 +47,14 @@ class EventWorker:
 
     def run(self, stopping: threading.Event) -> None:
         """Background loop until stopping is set; then unfinished claims are released."""
+        next_backlog_reading = 0.0
         while not stopping.is_set():
             try:
                 self._store.reap_expired_leases()
+                if time.monotonic() >= next_backlog_reading:
+                    next_backlog_reading = time.monotonic() + BACKLOG_READING_SECONDS
+                    oldest = self._store.oldest_backlog_received_at()
+                    WEBHOOK_BACKLOG_AGE.set((utcnow() - oldest).total_seconds() if oldest else 0.0)
                 worked = self.run_once(stopping)
             except Exception:
                 log.exception("event worker iteration failed")
