@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from typing import Any
 
 from farmlokal_edge.names import JWKS_CLUSTER
@@ -12,8 +13,32 @@ def socket_address(host: str, port: int) -> dict[str, Any]:
     return {"socket_address": {"address": host, "port_value": port}}
 
 
-def service_cluster(name: str, address: str, health_service: str) -> dict[str, Any]:
-    host, port, discovery = _host_port(address)
+# A replica the edge cannot reach (connections refused, reset or timed out: errors of the connection,
+# not answers) leaves the balancing after two in a row, before its health checks fail; a passing
+# health check brings it back. A status the service chose (a 503 while its database is down) ejects
+# nothing: every replica would answer the same. At most half a cluster is ejected at once.
+OUTLIER_DETECTION = {
+    "split_external_local_origin_errors": True,
+    "consecutive_local_origin_failure": 2,
+    "enforcing_consecutive_local_origin_failure": 100,
+    "enforcing_consecutive_5xx": 0,
+    "enforcing_consecutive_gateway_failure": 0,
+    "enforcing_success_rate": 0,
+    "enforcing_local_origin_success_rate": 0,
+    "interval": "1s",
+    "base_ejection_time": "5s",
+    "max_ejection_time": "30s",
+    "max_ejection_percent": 50,
+}
+
+
+def service_cluster(name: str, addresses: Sequence[str], health_service: str) -> dict[str, Any]:
+    """A service's replicas (one endpoint per address), balanced round robin, health-checked."""
+    discovery = _discovery([_host_port(address)[2] for address in addresses])
+    endpoints = [
+        {"endpoint": {"address": socket_address(host, port)}}
+        for host, port, _ in (_host_port(address) for address in addresses)
+    ]
     return {
         "name": name,
         "type": discovery,
@@ -31,8 +56,9 @@ def service_cluster(name: str, address: str, health_service: str) -> dict[str, A
         },
         "load_assignment": {
             "cluster_name": name,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket_address(host, port)}}]}],
+            "endpoints": [{"lb_endpoints": endpoints}],
         },
+        "outlier_detection": OUTLIER_DETECTION,
         "health_checks": [
             {
                 "timeout": "1s",
@@ -58,6 +84,11 @@ def jwks_cluster(address: str) -> dict[str, Any]:
             "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket_address(host, port)}}]}],
         },
     }
+
+
+def _discovery(kinds: Sequence[str]) -> str:
+    """STATIC when every endpoint is an IP address; names (even one) make the cluster STRICT_DNS."""
+    return "STATIC" if all(kind == "STATIC" for kind in kinds) else "STRICT_DNS"
 
 
 def _host_port(address: str) -> tuple[str, int, str]:

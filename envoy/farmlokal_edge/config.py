@@ -31,9 +31,11 @@ DEFAULT_TIMEOUT_S = 15
 class EdgeConfig:
     listen_port: int
     admin_port: int
-    catalog_address: str
-    webhook_address: str
-    auth_address: str
+    # host:port of a service, or several (its replicas on different hosts): every one is an endpoint
+    # of the service's cluster. A DNS name is resolved continuously (a headless Service: every pod).
+    catalog_address: str | tuple[str, ...]
+    webhook_address: str | tuple[str, ...]
+    auth_address: str | tuple[str, ...]
     descriptor_path: Path
     cors_allowed_origins: tuple[str, ...] = ("http://localhost:3000",)
     listen_host: str = "127.0.0.1"
@@ -47,10 +49,13 @@ class EdgeConfig:
     # The API reference's files (`make docs-assets`: build/docs) served at /docs; None: /docs says so.
     docs_dir: Path | None = None
 
-    def cluster_addresses(self) -> dict[str, str]:
-        """Upstream cluster name -> host:port; a cluster serves the services of its proto package."""
+    def cluster_addresses(self) -> dict[str, tuple[str, ...]]:
+        """Upstream cluster name -> its endpoints (host:port); a cluster serves the services of its proto package."""
         return {
-            "catalog": self.catalog_address,
-            "webhook": self.webhook_address,
-            "auth": self.auth_address,
+            name: (address,) if isinstance(address, str) else address
+            for name, address in (
+                ("catalog", self.catalog_address),
+                ("webhook", self.webhook_address),
+                ("auth", self.auth_address),
+            )
         }
