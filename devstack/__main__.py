@@ -104,7 +104,16 @@ SEED_PRODUCTS=1000000
 # Under make up, the services' *_GRPC_PORT, *_METRICS_PORT and *_WORKERS below are honoured;
 # *_GRPC_HOST, *_DATABASE_URL, *_REDIS_URL and the peer *_ADDRESS values are derived from the ports
 # (so changing one port moves every reference to it); the sandbox URLs (AUTH_TOKEN_URL,
-# CATALOG_*_HEALTH_URL) follow FARMLOKAL_SANDBOX_PORT unless set here.
+# CATALOG_SUPPLIER_BASE_URL, CATALOG_SUPPLIER_HEALTH_URL, the edge's JWKS) follow
+# FARMLOKAL_SANDBOX_PORT unless set here.
+"""
+
+
+EDGE_HEADER = """\
+# ---- edge (make up, compose's and the chart's edge-config job: python -m farmlokal_edge) ----
+# The OAuth2 provider whose JWTs the admin routes accept (README "Admin routes": Keycloak, Auth0).
+# EDGE_JWT_AUDIENCES is comma-separated; EDGE_JWKS_URI empty: the stack's own sandbox (it follows
+# FARMLOKAL_SANDBOX_PORT); EDGE_JWKS_CA_FILE empty: an https JWKS is checked against the system CAs.
 """
 
 
@@ -112,6 +121,7 @@ def _env_example(cfg: stack.StackConfig, args: argparse.Namespace, env: dict[str
     from auth_service.settings import AuthSettings
     from catalog_service.settings import CatalogSettings
     from farmlokal_common.settings import ServiceSettings
+    from farmlokal_edge.settings import EdgeSettings
     from sandbox.settings import SandboxSettings
     from webhook_service.settings import WebhookSettings
 
@@ -123,6 +133,7 @@ def _env_example(cfg: stack.StackConfig, args: argparse.Namespace, env: dict[str
     out = [ENV_EXAMPLE_HEADER]
     out += ["# ---- sandbox (python -m sandbox): stand-ins for the outside providers ----"]
     out += lines(SandboxSettings, list(SandboxSettings.model_fields))
+    out += ["", EDGE_HEADER.rstrip("\n"), *lines(EdgeSettings, list(EdgeSettings.model_fields))]
     common = list(ServiceSettings.model_fields)
     for title, settings in (
         ("catalog_service", CatalogSettings),

@@ -28,6 +28,8 @@ from devstack.envoy_process import start_envoy
 from devstack.processes import tail
 from farmlokal_common.settings import DEV_MARIADB_PORT, DEV_REDIS_PORT, DEV_SANDBOX_PORT, dev_database_url
 from farmlokal_edge import EdgeConfig, write_edge_config
+from farmlokal_edge.config import sandbox_jwks_uri
+from farmlokal_edge.settings import EdgeSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_NAMES = ("auth", "webhook", "catalog")
@@ -335,7 +337,7 @@ def up(
     if running["envoy"] is None:
         say(f"envoy: starting on {cfg.port('envoy')} (admin {cfg.ports['envoy'][1].port})")
         try:
-            _started(cfg, _start_envoy(cfg, plans))
+            _started(cfg, _start_envoy(cfg, plans, env))
         except Exception as error:
             raise _fail(cfg, "envoy", error) from error
 
@@ -365,19 +367,30 @@ def _spawn_sandbox(cfg: StackConfig) -> processes.ManagedProcess:
     )
 
 
-def _start_envoy(cfg: StackConfig, plans: dict[str, services.ServicePlan]) -> processes.ManagedProcess:
+def edge_config(
+    cfg: StackConfig, plans: dict[str, services.ServicePlan], env: Mapping[str, str]
+) -> EdgeConfig:
+    """The edge of the dev stack: the provider from EDGE_* (farmlokal_edge.settings), else this
+    stack's sandbox."""
     listen, admin = (setting.port for setting in cfg.ports["envoy"])
-    config = EdgeConfig(
+    provider = EdgeSettings.from_env(env).edge_options(sandbox_jwks_uri("127.0.0.1", cfg.port("sandbox")))
+    return EdgeConfig(
         listen_port=listen,
         admin_port=admin,
         catalog_address=plans["catalog"].address,
         webhook_address=plans["webhook"].address,
         auth_address=plans["auth"].address,
         descriptor_path=codegen.DESCRIPTOR,
-        jwks_address=f"127.0.0.1:{cfg.port('sandbox')}",  # admin routes verify the sandbox's JWTs
         docs_dir=ROOT / "build" / "docs",  # /docs (make docs-assets; `make up` builds it first)
+        **provider,
     )
-    path = write_edge_config(config, cfg.run_dir / "envoy" / "envoy.yaml")
+
+
+def _start_envoy(
+    cfg: StackConfig, plans: dict[str, services.ServicePlan], env: Mapping[str, str]
+) -> processes.ManagedProcess:
+    listen, admin = (setting.port for setting in cfg.ports["envoy"])
+    path = write_edge_config(edge_config(cfg, plans, env), cfg.run_dir / "envoy" / "envoy.yaml")
     proc = start_envoy(path, admin, listen, cfg.log_file("envoy"), outlive_parent=True, cwd=ROOT)
     write_pid(cfg, "envoy", proc.pid)
     return proc

@@ -206,7 +206,7 @@ def start_edge(stack: OwnStack, name: str, catalog_address: str, others: dict[st
         descriptor_path=DESCRIPTOR,
     )
     if stack.sandbox_url:  # admin routes verify JWTs with the stack's own sandbox keys
-        config = dataclasses.replace(config, jwks_address=stack.sandbox_url.removeprefix("http://"))
+        config = dataclasses.replace(config, jwks_uri=f"{stack.sandbox_url}/.well-known/jwks.json")
     path = edge.write_edge_config(config, stack.run_dir / name / "envoy.yaml")
     stack.say(f"stack: starting envoy '{name}' on {listen} -> catalog {catalog_address}")
     stack.processes.append(start_envoy(path, admin, listen, stack.log(name)))

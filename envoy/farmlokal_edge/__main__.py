@@ -2,17 +2,21 @@
 
 The defaults are compose's topology (services by host name); `--golden` writes them to envoy/envoy.yaml,
 the rendered config a reviewer reads (a test fails when it falls behind the renderer or the protos).
+The OAuth provider whose tokens the admin routes accept comes from the EDGE_* variables
+(farmlokal_edge.settings; unset: compose's sandbox); `--golden` ignores them.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
 
-from farmlokal_edge.config import EdgeConfig
+from farmlokal_edge.config import EdgeConfig, sandbox_jwks_uri
 from farmlokal_edge.render import render_edge_config
+from farmlokal_edge.settings import EdgeSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DESCRIPTOR = ROOT / "build" / "gen" / "api.pb"
@@ -29,7 +33,11 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--listen-port", type=int, default=8080)
     cli.add_argument("--admin-host", default="0.0.0.0", help="Prometheus scrapes it; never publish its port")
     cli.add_argument("--admin-port", type=int, default=9901)
-    cli.add_argument("--jwks", default="sandbox:18090", help="host:port serving the provider's JWKS")
+    cli.add_argument(
+        "--sandbox",
+        default="sandbox:18090",
+        help="host:port of the sandbox, the provider when EDGE_JWKS_URI is unset",
+    )
     cli.add_argument("--catalog", default="catalog:15051")
     cli.add_argument("--webhook", default="webhook:15052")
     cli.add_argument("--auth", default="auth:15053")
@@ -41,7 +49,8 @@ def parser() -> argparse.ArgumentParser:
     return cli
 
 
-def config(args: argparse.Namespace, descriptor: Path) -> EdgeConfig:
+def config(args: argparse.Namespace, descriptor: Path, provider: EdgeSettings) -> EdgeConfig:
+    host, _, port = args.sandbox.rpartition(":")
     return EdgeConfig(
         listen_port=args.listen_port,
         admin_port=args.admin_port,
@@ -51,18 +60,23 @@ def config(args: argparse.Namespace, descriptor: Path) -> EdgeConfig:
         descriptor_path=descriptor,
         listen_host=args.listen_host,
         admin_host=args.admin_host,
-        jwks_address=args.jwks,
+        **provider.edge_options(sandbox_jwks_uri(host, int(port))),
     )
 
 
 def golden() -> str:
     """The rendered config for the default settings, as envoy/envoy.yaml holds it."""
-    return render_with(parser().parse_args(["--golden"]))
+    return render_with(parser().parse_args(["--golden"]), _defaults())
 
 
-def render_with(args: argparse.Namespace) -> str:
+def _defaults() -> EdgeSettings:
+    """EdgeSettings' defaults, whatever the environment holds."""
+    return EdgeSettings.from_env({})
+
+
+def render_with(args: argparse.Namespace, provider: EdgeSettings) -> str:
     # The services and routes come from the local descriptor; the config names where Envoy finds it.
-    cfg = config(args, DESCRIPTOR)
+    cfg = config(args, DESCRIPTOR, provider)
     text = render_edge_config(cfg)
     return text.replace(str(DESCRIPTOR), str(args.descriptor_path or DEPLOYED_DESCRIPTOR))
 
@@ -70,14 +84,14 @@ def render_with(args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.golden:
-        GOLDEN.write_text(render_with(args))
+        GOLDEN.write_text(render_with(args, _defaults()))
         print(GOLDEN)
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(DESCRIPTOR, args.out / DESCRIPTOR.name)
     if args.descriptor_path is None:
         args.descriptor_path = args.out / DESCRIPTOR.name
-    (args.out / "envoy.yaml").write_text(render_with(args))
+    (args.out / "envoy.yaml").write_text(render_with(args, EdgeSettings.from_env(os.environ)))
     print(args.out / "envoy.yaml")
     return 0
 

@@ -25,12 +25,9 @@ def jwt_authn_filter(cfg: EdgeConfig) -> dict[str, Any]:
         "issuer": cfg.jwt_issuer,
         "audiences": list(cfg.jwt_audiences),
         "remote_jwks": {
-            "http_uri": {
-                "uri": f"http://{cfg.jwks_address}{cfg.jwks_path}",
-                "cluster": JWKS_CLUSTER,
-                "timeout": "2s",
-            },
-            "cache_duration": "300s",
+            "http_uri": {"uri": cfg.jwks_uri, "cluster": JWKS_CLUSTER, "timeout": "2s"},
+            # Also the refetch period: Envoy never refetches early for a token with an unknown `kid`.
+            "cache_duration": f"{cfg.jwks_cache_seconds}s",
             # Fetched before the listener opens (a request never waits for it); refetched every 2 s
             # while the provider cannot be reached.
             "async_fetch": {"fast_listener": False, "failed_refetch_duration": "2s"},
@@ -40,7 +37,7 @@ def jwt_authn_filter(cfg: EdgeConfig) -> dict[str, Any]:
             },
         },
         "forward": False,
-        "clock_skew_seconds": 30,
+        "clock_skew_seconds": cfg.jwt_clock_skew_seconds,
         "claim_to_headers": [{"header_name": SUBJECT_HEADER, "claim_name": "sub"}],
         "payload_in_metadata": JWT_PAYLOAD_METADATA,
     }

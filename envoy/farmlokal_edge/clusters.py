@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from farmlokal_edge.config import SYSTEM_CA_FILE
 from farmlokal_edge.names import JWKS_CLUSTER
 
 
@@ -72,10 +76,12 @@ def service_cluster(name: str, addresses: Sequence[str], health_service: str) ->
     }
 
 
-def jwks_cluster(address: str) -> dict[str, Any]:
-    """Plain HTTP/1.1 to the OAuth provider, for its JWKS only."""
-    host, port, discovery = _host_port(address)
-    return {
+def jwks_cluster(uri: str, ca_file: Path | None = None) -> dict[str, Any]:
+    """HTTP/1.1 to the OAuth provider, for its JWKS only; TLS (SNI, certificate and name checked)
+    when the URI is https, against ca_file or the system's CA bundle."""
+    endpoint = jwks_endpoint(uri)
+    host, port, discovery = _host_port(f"{endpoint.hostname}:{endpoint.port}")
+    cluster: dict[str, Any] = {
         "name": JWKS_CLUSTER,
         "type": discovery,
         "connect_timeout": "1s",
@@ -84,6 +90,45 @@ def jwks_cluster(address: str) -> dict[str, Any]:
             "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket_address(host, port)}}]}],
         },
     }
+    if endpoint.scheme == "https":
+        cluster["transport_socket"] = _tls_to(host, ca_file or SYSTEM_CA_FILE)
+    return cluster
+
+
+@dataclass(frozen=True)
+class JwksEndpoint:
+    scheme: str
+    hostname: str
+    port: int
+
+
+def jwks_endpoint(uri: str) -> JwksEndpoint:
+    """The scheme, host and port of a JWKS URI; ValueError for anything but an absolute http(s) URI."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"the JWKS URI must be an absolute http or https URI, not {uri!r}")
+    return JwksEndpoint(parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+
+
+def _tls_to(host: str, ca_file: Path) -> dict[str, Any]:
+    """Upstream TLS that checks the provider's certificate: chain to ca_file, and a subject
+    alternative name equal to the host (Envoy checks no name unless told). SNI names a host name
+    only (RFC 6066: never an IP address)."""
+    by_ip = _host_port(f"{host}:0")[2] == "STATIC"
+    context: dict[str, Any] = {
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        "common_tls_context": {
+            "validation_context": {
+                "trusted_ca": {"filename": str(ca_file)},
+                "match_typed_subject_alt_names": [
+                    {"san_type": "IP_ADDRESS" if by_ip else "DNS", "matcher": {"exact": host}}
+                ],
+            }
+        },
+    }
+    if not by_ip:
+        context["sni"] = host
+    return {"name": "envoy.transport_sockets.tls", "typed_config": context}
 
 
 def _discovery(kinds: Sequence[str]) -> str:

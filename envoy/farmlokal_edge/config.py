@@ -26,6 +26,16 @@ PER_CONNECTION_BUFFER_BYTES = 32 * 1024
 READ_TIMEOUT_S = 3
 DEFAULT_TIMEOUT_S = 15
 
+# The dev sandbox's OAuth provider (sandbox/oauth.py), trusted when nothing else is configured.
+SANDBOX_ISSUER = "https://sandbox.farmlokal.test/"
+SANDBOX_API_AUDIENCE = "https://api.farmlokal.test"
+# What Envoy trusts for an https JWKS without EDGE_JWKS_CA_FILE: Debian's bundle (also in Envoy's image).
+SYSTEM_CA_FILE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def sandbox_jwks_uri(host: str, port: int) -> str:
+    return f"http://{host}:{port}/.well-known/jwks.json"
+
 
 @dataclass(frozen=True)
 class EdgeConfig:
@@ -41,11 +51,18 @@ class EdgeConfig:
     listen_host: str = "127.0.0.1"
     # Envoy's admin (metrics at /stats/prometheus); never published on the public edge.
     admin_host: str = "127.0.0.1"
-    # The OAuth2 provider whose JWTs the admin routes accept (defaults: the dev stack's sandbox).
-    jwt_issuer: str = "https://sandbox.farmlokal.test/"
-    jwt_audiences: tuple[str, ...] = ("https://api.farmlokal.test",)
-    jwks_address: str = f"127.0.0.1:{DEV_SANDBOX_PORT}"  # host:port, plain HTTP
-    jwks_path: str = "/.well-known/jwks.json"
+    # The OAuth2 provider whose JWTs the admin routes accept (defaults: the dev stack's sandbox);
+    # farmlokal_edge.settings.EdgeSettings reads them from EDGE_* variables.
+    jwt_issuer: str = SANDBOX_ISSUER
+    jwt_audiences: tuple[str, ...] = (SANDBOX_API_AUDIENCE,)
+    # http or https; https is verified against jwks_ca_file (PEM), or the system's CA bundle.
+    jwks_uri: str = sandbox_jwks_uri("127.0.0.1", DEV_SANDBOX_PORT)
+    jwks_ca_file: Path | None = None
+    # How long Envoy keeps the JWKS: it does not refetch on an unknown `kid`, so a signing key must
+    # be published this long before it signs (README "Operations": key rotation).
+    jwks_cache_seconds: int = 300
+    # Leeway on `exp` and `nbf`: an expired token passes for this long.
+    jwt_clock_skew_seconds: int = 30
     # The API reference's files (`make docs-assets`: build/docs) served at /docs; None: /docs says so.
     docs_dir: Path | None = None
 

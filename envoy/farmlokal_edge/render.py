@@ -40,7 +40,7 @@ def render_edge_config(cfg: EdgeConfig) -> str:
                     for name, address in cfg.cluster_addresses().items()
                 ),
                 {"name": REST_SINK_CLUSTER, "type": "STATIC", "connect_timeout": "1s"},
-                jwks_cluster(cfg.jwks_address),
+                jwks_cluster(cfg.jwks_uri, cfg.jwks_ca_file),
             ],
         },
     }

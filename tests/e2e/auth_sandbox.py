@@ -39,6 +39,10 @@ class SandboxProcess:
     def token_url(self) -> str:
         return f"{self.url}/oauth/token"
 
+    @property
+    def jwks_uri(self) -> str:
+        return f"{self.url}/.well-known/jwks.json"
+
     def private_key(self) -> rsa.RSAPrivateKey:
         key = serialization.load_pem_private_key(self.key_file.read_bytes(), password=None)
         assert isinstance(key, rsa.RSAPrivateKey)

@@ -161,7 +161,7 @@ def running_stack(
             plans["catalog"].address,
             plans["webhook"].address,
             plans["auth"].address,
-            jwks_address=sandbox.address,
+            jwks_uri=sandbox.jwks_uri,
         )
         yield Edge(cfg.listen_port, cfg.admin_port, path, envoy, plans, started)
     finally:
@@ -196,7 +196,7 @@ def stub_edge(run_dir: Path, sandbox: SandboxProcess) -> Iterator[StubEdge]:
             backend.address,
             backend.address,
             backend.address,
-            jwks_address=sandbox.address,
+            jwks_uri=sandbox.jwks_uri,
         )
         try:
             yield StubEdge(cfg.listen_port, cfg.admin_port, path, envoy, backend=backend)

@@ -289,7 +289,7 @@ def _edge_in_front_of(cluster: AuthCluster) -> tuple[processes.ManagedProcess, i
         webhook_address=closed,
         auth_address=cluster.addresses[0],
         descriptor_path=ROOT / "build" / "gen" / "api.pb",
-        jwks_address=cluster.sandbox.address,
+        jwks_uri=cluster.sandbox.jwks_uri,
     )
     directory = cluster.run_dir / "envoy"
     path = edge_config.write_edge_config(cfg, directory / "envoy.yaml")

@@ -24,7 +24,7 @@ def cfg() -> EdgeConfig:
         cors_allowed_origins=("http://localhost:3000", "https://shop.farmlokal.test"),
         jwt_issuer="https://issuer.test/",
         jwt_audiences=("https://api.test",),
-        jwks_address="oauth.internal:8443",
+        jwks_uri="http://oauth.internal:8443/.well-known/jwks.json",
     )
 
 

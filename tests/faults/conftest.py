@@ -130,7 +130,7 @@ class FaultStack:
                 plan.address,
                 env["CATALOG_WEBHOOK_ADDRESS"],
                 self.auth.address,
-                jwks_address=self.sandbox.address,
+                jwks_uri=self.sandbox.jwks_uri,
             )
         except BaseException:
             proc.stop()

@@ -82,7 +82,7 @@ def fuzz_target(run_dir: Path) -> Iterator[FuzzTarget]:
             plans["catalog"].address,
             plans["webhook"].address,
             plans["auth"].address,
-            jwks_address=sandbox.address,
+            jwks_uri=sandbox.jwks_uri,
         )
         started.append(envoy)
         token = sandbox.token(scope="catalog:admin webhooks:admin", audience=API_AUDIENCE)
