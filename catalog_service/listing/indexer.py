@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, text
 
 from catalog_service.listing.text import index_words, search_text, vocab_word
+from catalog_service.search.maintain import BitmapIndexer
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class SearchIndexer:
         ids = sorted(set(changed) | gone)
         if not ids:
             return
+        # The search bitmaps and buckets first: they read the words product_search still records.
+        BitmapIndexer().reindex(conn, ids, gone)
         before = self._indexed(conn, ids)
         current = {} if not set(ids) - gone else self._products(conn, sorted(set(ids) - gone))
         df: Counter[str] = Counter()

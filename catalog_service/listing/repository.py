@@ -14,6 +14,7 @@ from catalog_service.listing.cursor import CursorCodec, Keyset
 from catalog_service.listing.plans import Driver, Plan, Statement, ids_statement, page_statement
 from catalog_service.listing.query import ListQuery, keyset_of
 from catalog_service.listing.sql import SORT_INDEX, add_keyset, filters, order_by
+from catalog_service.search import plan as search_plan
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,10 @@ def fetch_rows(conn: Connection, query: ListQuery, fetch: int, force: Plan | Non
         return _run(
             conn, query, force, fetch, _forced_driver(conn, query) if force is Plan.POSTINGS else None
         )
+    if query.terms:  # bitmaps and sort buckets: a bounded plan for every search (catalog_service.search)
+        found = search_plan.search(conn, query, fetch)
+        if found is not None:
+            return found
     choice = planner.choose(conn, query)
     if choice.empty:
         return []

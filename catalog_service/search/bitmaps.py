@@ -123,7 +123,7 @@ def apply_changes(
         bitmap = current.get(key, BitMap())
         added, removed = touched[key]
         bitmap.update(added)
-        bitmap.difference_update(removed - added)
+        bitmap.difference_update(BitMap(removed - added))
         if bitmap:
             upserts.append({"k": key[0], "s": key[1], "h": key[2], "m": len(bitmap), "b": encode(bitmap)})
         elif key in current:
@@ -137,8 +137,10 @@ def apply_changes(
         conn.execute(text("DELETE FROM search_bitmaps WHERE kind = :k AND set_id = :s AND hi = :h"), deletes)
 
 
-def heavy_prefixes(words: Iterable[str], max_words: int = PREFIX_MAX_WORDS) -> dict[str, list[str]]:
-    """Every prefix of 3+ characters that starts more than max_words of the words, with those words."""
+def heavy_prefixes(words: Iterable[str], max_words: int | None = None) -> dict[str, list[str]]:
+    """Every prefix of 3+ characters that starts more than max_words (PREFIX_MAX_WORDS) of the
+    words, with those words."""
+    max_words = PREFIX_MAX_WORDS if max_words is None else max_words
     starting: dict[str, list[str]] = {}
     for word in words:
         for n in range(3, len(word) + 1):

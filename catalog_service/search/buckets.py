@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -53,7 +53,7 @@ class Bucket:
     lo: Any
     lo_id: int
     members: int
-    bits: BitMap | None = None
+    bits: BitMap = field(default_factory=BitMap)
 
 
 def position_condition(
@@ -162,7 +162,7 @@ def change_members(conn: Connection, adds: dict[int, set[int]], removes: dict[in
     for r in rows:
         bits = BitMap.deserialize(r.bits)
         bits.update(adds.get(int(r.id), ()))
-        bits.difference_update(removes.get(int(r.id), set()) - adds.get(int(r.id), set()))
+        bits.difference_update(BitMap(removes.get(int(r.id), set()) - adds.get(int(r.id), set())))
         updates.append({"i": int(r.id), "m": len(bits), "b": encode(bits)})
         if len(bits) > SPLIT_AT:
             full.append(int(r.id))

@@ -34,8 +34,7 @@ INSERT_BATCH_BYTES = 4 << 20
 def rebuild(conn: Connection, say: Callable[[str], None] | None = None) -> dict[str, float]:
     timings: dict[str, float] = {}
     started = time.monotonic()
-    for table in TABLES:
-        conn.execute(text(f"TRUNCATE TABLE {table}"))
+    clear(conn)
     build_sets(conn)
     timings["search_sets"] = time.monotonic() - started
     if say:
@@ -45,6 +44,11 @@ def rebuild(conn: Connection, say: Callable[[str], None] | None = None) -> dict[
     if say:
         say(f"search buckets built in {timings['search_buckets']:.1f}s")
     return timings
+
+
+def clear(conn: Connection) -> None:
+    for table in TABLES:
+        conn.execute(text(f"TRUNCATE TABLE {table}"))
 
 
 def build_sets(conn: Connection) -> None:
@@ -73,7 +77,7 @@ def build_sets(conn: Connection) -> None:
         by_word[vocab] = by_word[vocab] | bitmap if vocab in by_word else bitmap
     _insert(conn, (row for w, b in by_word.items() for row in bitmaps.rows_of(KIND_WORD, word_ids[w], b)))
     heavy = bitmaps.heavy_prefixes(word_ids)
-    prefix_rows = [{"i": n + 1, "p": p} for n, p in enumerate(sorted(heavy))]
+    prefix_rows: list[dict[str, Any]] = [{"i": n + 1, "p": p} for n, p in enumerate(sorted(heavy))]
     for start in range(0, len(prefix_rows), 1000):
         conn.execute(
             text("INSERT INTO search_prefixes (id, prefix) VALUES (:i, :p)"),

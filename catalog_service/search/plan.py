@@ -40,18 +40,17 @@ from catalog_service.domain import PRODUCT_FIELDS
 from catalog_service.listing.query import ListQuery
 from catalog_service.listing.sql import PRODUCT_COLUMNS, escape_like, keyset_value
 from catalog_service.listing.text import MAX_VOCAB_WORD, index_words, matches
-from catalog_service.search import buckets
+from catalog_service.search import bitmaps, buckets
 from catalog_service.search.bitmaps import (
     CONTAINER_BITS,
     KIND_CATEGORY,
     KIND_PREFIX,
     KIND_WORD,
-    PREFIX_MAX_WORDS,
     Reads,
     SetKey,
     read_sets,
 )
-from catalog_service.search.buckets import SORT_INDEX, SPLIT_AT, Bucket, position_condition
+from catalog_service.search.buckets import SORT_INDEX, Bucket, position_condition
 
 # Measured on 1M products (docs/catalog-queries.md): a primary-key read costs about 3 us, a sort
 # index entry walked and tested about 1 us, a bucket bitmap about 20 us.
@@ -122,7 +121,7 @@ def resolve(conn: Connection, query: ListQuery, reads: Reads) -> tuple[list[Term
         )
         parts.append(
             f"(SELECT {i} AS i, {KIND_WORD} AS kind, id, df AS n FROM search_words WHERE word LIKE :p{i}"
-            f" ORDER BY word LIMIT {PREFIX_MAX_WORDS + 1})"
+            f" ORDER BY word LIMIT {bitmaps.PREFIX_MAX_WORDS + 1})"
         )
     if query.category is not None:
         params["c"] = query.category
@@ -139,11 +138,13 @@ def resolve(conn: Connection, query: ListQuery, reads: Reads) -> tuple[list[Term
         words = [r for r in mine if int(r.kind) == KIND_WORD]
         if prefix:
             chosen = prefix
-        elif len(words) > PREFIX_MAX_WORDS:  # no prefix bitmap (yet): every word, correct but dearer
-            chosen = conn.execute(
-                text(f"SELECT {KIND_WORD} AS kind, id, df AS n FROM search_words WHERE word LIKE :p"),
-                {"p": escape_like(term) + "%"},
-            ).fetchall()
+        elif len(words) > bitmaps.PREFIX_MAX_WORDS:  # no prefix bitmap (yet): every word, correct but dearer
+            chosen = list(
+                conn.execute(
+                    text(f"SELECT {KIND_WORD} AS kind, id, df AS n FROM search_words WHERE word LIKE :p"),
+                    {"p": escape_like(term) + "%"},
+                ).fetchall()
+            )
             reads.statements += 1
             reads.lookups += len(chosen)
         elif words:
@@ -197,7 +198,8 @@ def _id_list(ids: Any) -> str:
 
 
 def _filters(query: ListQuery, alias: str = "p") -> tuple[list[str], dict[str, Any]]:
-    conditions, params = [], {}
+    conditions: list[str] = []
+    params: dict[str, Any] = {}
     if query.category is not None:
         conditions.append(f"{alias}.category = :category")
         params["category"] = query.category
@@ -244,13 +246,15 @@ def _direct_page(
             conditions.append(f"s.search_text LIKE :u{i}")
             params[f"u{i}"] = "% " + escape_like(term) + "%"
         reads.lookups += len(candidates)
-    rows = conn.execute(
-        text(
-            f"SELECT {PRODUCT_COLUMNS} FROM products p{join} WHERE {' AND '.join(conditions)}"
-            f" ORDER BY {_order(query)} LIMIT {int(fetch)}"
-        ),
-        params,
-    ).fetchall()
+    rows = list(
+        conn.execute(
+            text(
+                f"SELECT {PRODUCT_COLUMNS} FROM products p{join} WHERE {' AND '.join(conditions)}"
+                f" ORDER BY {_order(query)} LIMIT {int(fetch)}"
+            ),
+            params,
+        ).fetchall()
+    )
     reads.statements += 1
     reads.lookups += len(candidates)
     reads.steps.append(f"direct {len(candidates)}")
@@ -274,10 +278,11 @@ def price_set(conn: Connection, query: ListQuery, reads: Reads) -> BitMap:
         inside_low = low is None or bucket.lo >= low
         inside_high = after is not None and (high is None or after.lo <= high)
         if inside_low and inside_high:
-            found |= bucket.bits  # type: ignore[operator]
+            found |= bucket.bits
             continue
         edges += 1
-        conditions, params = [], {}
+        conditions: list[str] = []
+        params: dict[str, Any] = {}
         if query.category is not None:
             conditions.append("p.category = :category")
             params["category"] = query.category
@@ -365,7 +370,7 @@ def _walk_buckets(
             and bucket.lo > query.max_price
         ):
             break
-        inside = candidates & bucket.bits  # type: ignore[operator]
+        inside = candidates & bucket.bits
         count = len(inside)
         if count == 0:
             skipped += 1
@@ -457,7 +462,7 @@ def _walk(
         if len(rows) < chunk:
             break
         resume = (rows[-1].k, int(rows[-1].id))
-        chunk = min(chunk * 4, SPLIT_AT)
+        chunk = min(chunk * 4, buckets.SPLIT_AT)
     return found[:needed]
 
 
@@ -515,9 +520,9 @@ def bound(products: int, sort_buckets: int, price_buckets: int, fetch: int, term
     """The most rows and index entries one attempt of a page reads (every kind added up), from the
     catalog's size and its bucket counts."""
     containers = max(1, math.ceil((max(products, 1)) / (1 << CONTAINER_BITS)))
-    resolution = terms * (PREFIX_MAX_WORDS + 2) + 1
-    bitmap_rows = (terms * PREFIX_MAX_WORDS + 1) * containers
-    walk = 2 * SPLIT_AT + 2 * WALK_CHUNK_MIN
-    price_edges = 2 * SPLIT_AT
+    resolution = terms * (bitmaps.PREFIX_MAX_WORDS + 2) + 1
+    bitmap_rows = (terms * bitmaps.PREFIX_MAX_WORDS + 1) * containers
+    walk = 2 * buckets.SPLIT_AT + 2 * WALK_CHUNK_MIN
+    price_edges = 2 * buckets.SPLIT_AT
     lookups = max(DIRECT_MAX, fetch + 3 * DIRECT_BUCKET) + fetch
     return resolution + bitmap_rows + sort_buckets + price_buckets + walk + price_edges + lookups

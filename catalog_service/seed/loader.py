@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
 
+from catalog_service.search import build as search_build
 from catalog_service.seed.generator import ChunkResult, Universe, build_universe, generate_chunk
 
 log = logging.getLogger(__name__)
@@ -206,8 +207,17 @@ def seed(
             loaders["product_search"].finish()
             loaders["search_postings"].finish()
             report.timings["search_loaded"] = time.monotonic() - started
+            # The search bitmaps need product_search and search_words only: built while the
+            # products indexes are; the sort buckets need those indexes.
+            with engine.begin() as conn:
+                search_build.clear(conn)
+                search_build.build_sets(conn)
+            report.timings["search_bitmaps"] = time.monotonic() - started
             indexes.join()
             report.timings["indexed"] = time.monotonic() - started
+            with engine.begin() as conn:
+                search_build.build_buckets(conn)
+            report.timings["search_buckets"] = time.monotonic() - started
     _execute(engine, "ANALYZE TABLE products, product_search, search_postings, search_words, category_counts")
     report.products = loaders["products"].rows
     report.postings = loaders["search_postings"].rows

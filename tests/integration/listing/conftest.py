@@ -45,6 +45,9 @@ TABLES = ("search_postings", "product_search", "search_words", "category_counts"
 
 
 def clear(engine: Engine) -> None:
+    from catalog_service.search import build
+
     with engine.begin() as conn:
         for table in TABLES:
             conn.execute(text(f"DELETE FROM {table}"))
+        build.rebuild(conn)  # the search bitmaps and buckets of an empty catalog

@@ -21,6 +21,7 @@ from catalog_service.listing.plans import Plan
 from catalog_service.listing.query import ListQuery, keyset_of, parse_list_request
 from catalog_service.listing.repository import fetch_rows, record, scan_within_window
 from catalog_service.listing.text import index_words
+from catalog_service.search import plan as bitmap_plan
 from tests.integration.listing.listing_data import brute_force, demote, insert, snapshot
 
 CODEC = CursorCodec(b"plans")
@@ -129,6 +130,7 @@ def test_every_plan_matches_the_brute_force(catalog, params, start) -> None:
         plans = [Plan.SCAN, Plan.PRICE_RANGE] + ([Plan.POSTINGS] if any(s.indexed for s in stats) else [])
         for plan in plans:
             assert ids(fetch_rows(conn, query, fetch, force=plan)) == want, plan
+        assert ids(bitmap_plan.search(conn, query, fetch) or []) == want, "bitmaps and buckets"
         assert ids(fetch_rows(conn, query, fetch)) == want, "planner's choice"
         indexed = [s for s in stats if s.indexed]
         if indexed and all(s.words for s in stats):

@@ -1,0 +1,151 @@
+"""Search plans measured on a seeded catalog: the bitmap/bucket plan against the listing's plans.
+
+    .venv/bin/python -m bench.search_structures --url mysql+mysqldb://... [--runs 15] [--only CLASS]
+
+For every class of the search issue (anti-correlated common terms, three and eight common terms,
+common with rare, a 3-character prefix of many words, common with a narrow price range, a name word
+sorted by name), under every sort and order, first page and page 50 (limit 20): the median and p95
+of the new plan (catalog_service.search.plan) in ms, what it read (bitmap rows, bucket rows, index
+entries, primary-key lookups, statements) and MariaDB's Handler_read_* total around it, beside the
+listing's own plans (planner's choice) timed once per shape with a 2 s statement limit. Every page
+of the new plan is compared with the listing's answer (the listing's are exact: the property tests)
+and a difference is reported. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import sys
+import time
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, create_engine, text
+
+from catalog_service.listing.query import ListQuery, keyset_of
+from catalog_service.listing.repository import fetch_rows, record
+from catalog_service.listing.text import query_terms
+from catalog_service.search import plan
+from catalog_service.search.bitmaps import Reads
+
+CLASSES: dict[str, dict[str, Any]] = {
+    "anti-correlated": {"q": "source around"},
+    "three common": {"q": "fresh quality trust"},
+    "eight common": {"q": "from and fresh quality you for can trust"},
+    "common + rare": {"q": "fresh amideamila"},
+    "prefix of many words": {"q": "ami"},
+    "common + narrow price": {"q": "grown", "min_price": "1000", "max_price": "1010"},
+    "common + mid price": {"q": "fresh", "min_price": "100", "max_price": "120"},
+    "name word by name": {"q": "organic", "sort_only": "name"},
+    "single common": {"q": "grown"},
+    "single medium": {"q": "chikki"},
+    "single rare": {"q": "amideamila"},
+    "two medium": {"q": "mango pickle"},
+}
+SORTS = [(s, o) for s in ("created_at", "price", "name") for o in ("desc", "asc")]
+HANDLER = "SHOW SESSION STATUS LIKE 'Handler_read%'"
+
+
+def handler_reads(conn: Connection) -> int:
+    return sum(int(r[1]) for r in conn.execute(text(HANDLER)))
+
+
+def build_query(spec: dict[str, Any], sort: str, order: str, limit: int = 20) -> ListQuery:
+    low, high = (Decimal(spec[k]) if k in spec else None for k in ("min_price", "max_price"))
+    return ListQuery(
+        limit=limit, min_price=low, max_price=high, terms=query_terms(spec["q"]), sort=sort, order=order
+    )
+
+
+def after_page(conn: Connection, query: ListQuery, pages: int) -> ListQuery | None:
+    """The query positioned after `pages` pages (walked with the new plan), or None if shorter."""
+    for _ in range(pages):
+        rows = plan.search(conn, query, query.limit + 1) or []
+        if len(rows) <= query.limit:
+            return None
+        last = record(rows[query.limit - 1])
+        query = dataclasses.replace(
+            query, after=keyset_of(query.sort, last.created_at, last.price, last.name, last.id)
+        )
+    return query
+
+
+def legacy(conn: Connection, query: ListQuery) -> tuple[list[int] | None, float]:
+    started = time.perf_counter()
+    try:
+        conn.execute(text("SET SESSION max_statement_time = 2"))
+        rows = fetch_rows(conn, query, query.limit + 1)
+    except Exception:  # a statement over the limit: reported as such
+        return None, (time.perf_counter() - started) * 1000
+    finally:
+        conn.execute(text("SET SESSION max_statement_time = 0"))
+    return [int(r[0]) for r in rows], (time.perf_counter() - started) * 1000
+
+
+def measure(conn: Connection, query: ListQuery, runs: int) -> dict[str, Any]:
+    times, reads = [], Reads()
+    ids: list[int] = []
+    handler = 0
+    for n in range(runs + 2):
+        reads = Reads()
+        before = handler_reads(conn)
+        started = time.perf_counter()
+        rows = plan.search(conn, query, query.limit + 1, reads)
+        elapsed = (time.perf_counter() - started) * 1000
+        handler = handler_reads(conn) - before - 1  # SHOW STATUS counts itself once
+        if n >= 2:
+            times.append(elapsed)
+        ids = [int(r[0]) for r in rows] if rows is not None else []
+    times.sort()
+    return {
+        "p50": statistics.median(times),
+        "p95": times[min(len(times) - 1, int(len(times) * 0.95))],
+        "reads": reads,
+        "handler": handler,
+        "ids": ids,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--only", default="")
+    parser.add_argument("--no-legacy", action="store_true")
+    args = parser.parse_args()
+    engine = create_engine(args.url, isolation_level="AUTOCOMMIT")
+    print("| class | sort | page | new p50 | new p95 | rows | bitmap rows | bucket rows | entries | lookups"
+          " | stmts | Handler_read | legacy ms | same | steps |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    mismatches = 0
+    with engine.connect() as conn:
+        for name, spec in CLASSES.items():
+            if args.only and args.only not in name:
+                continue
+            for sort, order in SORTS:
+                if spec.get("sort_only") and sort != spec["sort_only"]:
+                    continue
+                base = build_query(spec, sort, order)
+                for page, query in (("1", base), ("50", after_page(conn, base, 49))):
+                    if query is None:
+                        continue
+                    got = measure(conn, query, args.runs)
+                    want, legacy_ms = (None, float("nan")) if args.no_legacy else legacy(conn, query)
+                    same = "-" if want is None else ("yes" if want == got["ids"] else "NO")
+                    mismatches += same == "NO"
+                    r = got["reads"]
+                    print(
+                        f"| {name} | {sort} {order} | {page} | {got['p50']:.1f} | {got['p95']:.1f} | {len(got['ids'])}"
+                        f" | {r.bitmap_rows} | {r.bucket_rows} | {r.entries} | {r.lookups} | {r.statements}"
+                        f" | {got['handler']} | {'>2000' if want is None and not args.no_legacy else f'{legacy_ms:.0f}'}"
+                        f" | {same} | {'; '.join(r.steps)} |"
+                    )
+                    sys.stdout.flush()
+    engine.dispose()
+    return 1 if mismatches else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
