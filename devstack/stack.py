@@ -253,6 +253,7 @@ def stack_env(
     sandbox_urls = {
         "AUTH_TOKEN_URL": f"{sandbox}/oauth/token",
         "CATALOG_OAUTH_HEALTH_URL": f"{sandbox}/healthz",
+        "CATALOG_SUPPLIER_BASE_URL": sandbox,
         "CATALOG_SUPPLIER_HEALTH_URL": f"{sandbox}/healthz",
     }
     return {

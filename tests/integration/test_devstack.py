@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from devstack import processes, stack
@@ -146,6 +147,7 @@ def test_status_and_logs_work_on_an_empty_run_dir(cfg, monkeypatch, capsys) -> N
 def test_env_example_lists_every_setting() -> None:
     from auth_service.settings import AuthSettings
     from catalog_service.settings import CatalogSettings
+    from farmlokal_edge.settings import EdgeSettings
     from sandbox.settings import SandboxSettings
     from webhook_service.settings import WebhookSettings
 
@@ -154,7 +156,7 @@ def test_env_example_lists_every_setting() -> None:
         for line in (ROOT / ".env.example").read_text().splitlines()
         if line and not line.startswith("#")
     }
-    for settings in (CatalogSettings, WebhookSettings, AuthSettings, SandboxSettings):
+    for settings in (CatalogSettings, WebhookSettings, AuthSettings, SandboxSettings, EdgeSettings):
         prefix = settings.model_config.get("env_prefix", "")
         missing = {f"{prefix}{name}".upper() for name in settings.model_fields} - listed
         assert not missing, f".env.example lacks {sorted(missing)}: run make env-example"
@@ -183,7 +185,9 @@ def test_envoy_outlives_the_process_that_started_it(cfg, tmp_path) -> None:
             "http_filters": [
                 {
                     "name": "envoy.filters.http.router",
-                    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+                    },
                 }
             ],
         },
@@ -194,7 +198,9 @@ def test_envoy_outlives_the_process_that_started_it(cfg, tmp_path) -> None:
         "filter_chains": [{"filters": [hcm]}],
     }
     address = {"socket_address": {"address": "127.0.0.1", "port_value": admin}}
-    config.write_text(json.dumps({"admin": {"address": address}, "static_resources": {"listeners": [listener]}}))
+    config.write_text(
+        json.dumps({"admin": {"address": address}, "static_resources": {"listeners": [listener]}})
+    )
     starter = (
         "import os, sys; from pathlib import Path; from devstack import envoy_process, stack; "
         "cfg = stack.StackConfig.from_env(os.environ); "
@@ -211,3 +217,60 @@ def test_envoy_outlives_the_process_that_started_it(cfg, tmp_path) -> None:
     finally:
         assert stack.stop_component(cfg, "envoy").startswith("stopped")
     assert not processes.port_in_use(admin)
+
+
+def test_every_url_to_the_sandbox_follows_the_sandbox_port(cfg, monkeypatch) -> None:
+    """The services' and the edge's settings as `make up` gives them, with every port moved: none
+    points at the default sandbox port (a second stack on the box would call the first's sandbox)."""
+    from auth_service.settings import AuthSettings
+    from catalog_service.settings import CatalogSettings
+    from farmlokal_common.settings import DEV_SANDBOX_PORT
+    from webhook_service.settings import WebhookSettings
+
+    for name in list(os.environ):
+        if name.startswith(("CATALOG_", "WEBHOOK_", "AUTH_", "EDGE_")):
+            monkeypatch.delenv(name)
+    plans = stack.service_plans(cfg, {})
+    extra = stack.stack_env(cfg, plans, {})
+    own = f"http://127.0.0.1:{cfg.port('sandbox')}"
+    stale, resolved = [], {}
+    for name, settings_class in (
+        ("catalog", CatalogSettings),
+        ("webhook", WebhookSettings),
+        ("auth", AuthSettings),
+    ):
+        with monkeypatch.context() as env:
+            for key, value in {**plans[name].env(), **extra}.items():
+                env.setenv(key, value)
+            settings = settings_class()
+        for field, value in settings.model_dump().items():
+            resolved[f"{name}.{field}"] = value
+            if isinstance(value, str) and f":{DEV_SANDBOX_PORT}" in value:
+                stale.append(f"{name}.{field}={value}")
+    assert not stale
+    assert resolved["catalog.supplier_base_url"] == own
+    assert resolved["auth.token_url"] == f"{own}/oauth/token"
+    assert stack.edge_config(cfg, plans, {}).jwks_uri == f"{own}/.well-known/jwks.json"
+
+
+def test_a_stack_on_other_ports_talks_only_to_its_own_sandbox(tmp_path) -> None:
+    """`make up` with every port moved: the sync and the token broker reach this stack's sandbox."""
+    from tests.dev_stack import dev_stack
+
+    settings = {"SANDBOX_SUPPLIER_PRODUCT_COUNT": "40", "FARMLOKAL_MARIADB_BUFFER_POOL": "128M"}
+    with dev_stack(tmp_path / "stack", settings) as cfg, httpx.Client(trust_env=False, timeout=60) as http:
+        sandbox = f"http://127.0.0.1:{cfg.port('sandbox')}"
+        edge = f"http://127.0.0.1:{cfg.port('envoy')}"
+        admin = http.post(
+            f"{sandbox}/oauth/token",
+            data={"grant_type": "client_credentials", "audience": "https://api.farmlokal.test"},
+            auth=("farmlokal-admin", "dev-admin-secret"),
+        ).json()["access_token"]
+        sync = http.post(f"{edge}/v1/supplier/sync", json={}, headers={"authorization": f"Bearer {admin}"})
+        assert sync.status_code == 200, sync.text
+        assert sync.json()["fetched"] == 40
+        assert http.get(f"{sandbox}/_sandbox/supplier/stats").json()["total"] >= 1
+        issued = http.get(f"{sandbox}/_sandbox/oauth/counters").json()["token_requests"]["by_outcome"]
+        assert issued["issued"] >= 2  # the admin token above and the broker's supplier token
+        health = http.get(f"{edge}/health").json()["checks"]
+        assert health["supplier_api"]["state"] == "ok" and health["oauth_provider"]["state"] == "ok"
