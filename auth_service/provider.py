@@ -13,6 +13,7 @@ from auth_service.tokens import Token
 from farmlokal_common.circuit_breaker import UpstreamBreaker
 from farmlokal_common.errors import FailedPrecondition, Unavailable
 from farmlokal_common.http_client import Attempt, ResilientClient
+from farmlokal_common.json_body import load_json
 from farmlokal_common.retry import RetryPolicy
 
 log = logging.getLogger("farmlokal.auth.provider")
@@ -108,7 +109,7 @@ class TokenProvider:
     @staticmethod
     def _parse(response: httpx.Response, latency: int) -> FetchOutcome:
         try:
-            body = response.json()
+            body = load_json(response.content)  # JsonBodyError is a ValueError
             token = Token(
                 str(body["access_token"]),
                 str(body.get("token_type", "Bearer")),
@@ -124,7 +125,7 @@ class TokenProvider:
 def _oauth_error(response: httpx.Response) -> str:
     """The RFC 6749 error code (and its description), e.g. 'invalid_client'; never echoes secrets."""
     try:
-        body = response.json()
+        body = load_json(response.content)  # JsonBodyError is a ValueError
         code = str(body.get("error", f"HTTP {response.status_code}"))
         description = str(body.get("error_description", ""))[:200]
     except ValueError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from farmlokal.catalog.v1 import catalog_internal_pb2 as ipb
 from farmlokal.catalog.v1 import catalog_internal_pb2_grpc as ipb_grpc
 from farmlokal.catalog.v1 import catalog_pb2 as pb
@@ -13,7 +15,7 @@ from catalog_service.catalog import Catalog
 from catalog_service.health_report import DOWN, HealthReporter
 from catalog_service.listing.cursor import CursorCodec
 from catalog_service.listing.query import parse_list_request, parse_product_id
-from catalog_service.product_input import check_stock, check_text, parse_price, product_fields
+from catalog_service.product_input import product_changes, product_fields
 from catalog_service.supplier import presenters as supplier_presenters
 from catalog_service.supplier.sync import SupplierSync
 from catalog_service.writes import ProductWriter, Selector
@@ -105,6 +107,9 @@ def _selector(
     raise InvalidArgument(FieldViolation("selector", "give a positive id or a non-empty external_id"))
 
 
+CHANGEABLE_FIELDS = ("name", "description", "category", "price", "stock")
+
+
 class ProductWriteServicer(ipb_grpc.ProductWriteServiceServicer):
     """Internal write path (not routed by the public edge)."""
 
@@ -128,21 +133,10 @@ class ProductWriteServicer(ipb_grpc.ProductWriteServiceServicer):
     def UpdateProduct(
         self, request: ipb.UpdateProductRequest, context: ServicerContext
     ) -> ipb.UpdateProductResponse:
-        violations: list[FieldViolation] = []
-        changes: dict[str, object] = {
-            "name": check_text(request.name, "name", 200, violations) if request.HasField("name") else None,
-            "description": check_text(request.description, "description", 5000, violations, required=False)
-            if request.HasField("description")
-            else None,
-            "category": check_text(request.category, "category", 64, violations)
-            if request.HasField("category")
-            else None,
-            "stock": check_stock(request.stock, "stock", violations) if request.HasField("stock") else None,
-        }
-        if violations:
-            raise InvalidArgument(violations)
-        if request.HasField("price"):
-            changes["price"] = parse_price(request.price)
+        def given(field: str) -> Any:
+            return getattr(request, field) if request.HasField(field) else None
+
+        changes = product_changes(**{field: given(field) for field in CHANGEABLE_FIELDS})
         record = self._writer.update(_selector(request), changes)
         return ipb.UpdateProductResponse(product=presenters.product(record))
 

@@ -15,13 +15,20 @@ from google.protobuf.message import Message
 
 from farmlokal_common.errors import FieldViolation
 
-__all__ = ["text_violation"]
+__all__ = ["has_control_character", "text_violation"]
 
 # Unicode category Cc except tab, line feed and carriage return (which free text may carry). NUL
 # truncates strings in C libraries, the others corrupt logs and terminals; nobody types them.
 _CONTROL_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_ANY_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")  # for one-line values: names, categories
 _STRING = FieldDescriptor.TYPE_STRING
 _MESSAGE = FieldDescriptor.TYPE_MESSAGE
+
+
+def has_control_character(text: str, allow_line_breaks: bool = True) -> bool:
+    """Holds a character of Unicode category Cc (tab, line feed and carriage return allowed by default)."""
+    pattern = _CONTROL_CHARACTER if allow_line_breaks else _ANY_CONTROL_CHARACTER
+    return pattern.search(text) is not None
 
 
 def text_violation(message: Message, max_chars: int, prefix: str = "") -> FieldViolation | None:
@@ -64,7 +71,7 @@ def _nested(field: FieldDescriptor, value: Any, max_chars: int, prefix: str) -> 
 def _check(text: str, name: str, max_chars: int) -> FieldViolation | None:
     if len(text) > max_chars:
         return FieldViolation(name, f"{name} must be at most {max_chars} characters")
-    if _CONTROL_CHARACTER.search(text):
+    if has_control_character(text):
         return FieldViolation(
             name,
             f"{name} must not contain control characters (tab, line feed and carriage return are allowed)",

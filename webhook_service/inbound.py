@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from dataclasses import dataclass
 
@@ -11,7 +10,9 @@ import redis
 
 from farmlokal_common import webhook_signature as sig
 from farmlokal_common.errors import FieldViolation, InvalidArgument, NotFound, Unauthenticated
+from farmlokal_common.json_body import JsonBodyError, load_json_object
 from farmlokal_common.metrics import WEBHOOK_EVENTS
+from farmlokal_common.request_text import has_control_character
 from webhook_service.event_store import EventStore
 
 log = logging.getLogger("farmlokal.webhooks.inbound")
@@ -78,15 +79,25 @@ def _seen_key(source: str, event_id: str) -> str:
 
 
 def _event_type(body: bytes) -> str:
+    """The envelope is checked before the event is stored: a body no worker could ever read is a 400
+    now, not a dead event later. What `data` holds is the event handler's to judge."""
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidArgument(FieldViolation("body", "the body must be a JSON object")) from None
-    if not isinstance(document, dict):
-        raise InvalidArgument(FieldViolation("body", "the body must be a JSON object"))
+        document = load_json_object(body)
+    except JsonBodyError as error:
+        raise InvalidArgument(FieldViolation("body", f"the body must be a JSON object ({error})")) from None
     event_type = document.get("type")
-    if not isinstance(event_type, str) or not event_type.strip() or len(event_type) > 128:
+    if (
+        not isinstance(event_type, str)
+        or not event_type.strip()
+        or len(event_type) > 128
+        or has_control_character(event_type)
+    ):
         raise InvalidArgument(
-            FieldViolation("type", "type must be a non-empty string of at most 128 characters")
+            FieldViolation(
+                "type",
+                "type must be a non-empty string of at most 128 characters, without control characters",
+            )
         )
+    if "data" in document and not isinstance(document["data"], dict):
+        raise InvalidArgument(FieldViolation("data", "data must be a JSON object"))
     return event_type

@@ -11,6 +11,7 @@ from farmlokal.webhook.v1 import webhook_pb2 as pb
 from sqlalchemy import Engine, bindparam, text
 
 from farmlokal_common.errors import FieldViolation, InvalidArgument, NotFound
+from farmlokal_common.json_body import JsonBodyError, load_json_object
 from farmlokal_common.webhook_signature import new_secret
 from webhook_service.event_store import utcnow
 from webhook_service.timestamps import timestamp
@@ -185,12 +186,10 @@ def _check_events(events: list[ipb.CatalogEvent]) -> None:
                 FieldViolation(f"events[{i}].outbox_id", "outbox_id must be a positive integer")
             )
         try:
-            payload_ok = isinstance(json.loads(event.payload_json), dict)
-        except ValueError:
-            payload_ok = False
-        if not payload_ok:
+            load_json_object(event.payload_json)
+        except JsonBodyError as error:
             violations.append(
-                FieldViolation(f"events[{i}].payload_json", "payload_json must be a JSON object")
+                FieldViolation(f"events[{i}].payload_json", f"payload_json must be a JSON object ({error})")
             )
     if violations:
         raise InvalidArgument(violations)

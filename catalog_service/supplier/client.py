@@ -9,7 +9,6 @@ one and retries once. A second 401 is an error, never a loop.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -20,6 +19,7 @@ from farmlokal.auth.v1 import auth_internal_pb2_grpc as apb_grpc
 
 from farmlokal_common.errors import FailedPrecondition, Unavailable
 from farmlokal_common.http_client import ResilientClient
+from farmlokal_common.json_body import load_json
 from farmlokal_common.retry import Deadline
 
 log = logging.getLogger("farmlokal.catalog.supplier")
@@ -144,7 +144,7 @@ def _bearer(token: AccessToken) -> dict[str, str]:
 
 def _parse(content: bytes) -> SupplierPage:
     try:
-        body = json.loads(content)
+        body = load_json(content)  # JsonBodyError is a ValueError
         raw_items = body["products"]
         has_more = bool(body["has_more"])
     except (ValueError, KeyError, TypeError):
