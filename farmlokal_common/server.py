@@ -21,6 +21,7 @@ from farmlokal_common.interceptors import PerMethodChain
 from farmlokal_common.interceptors.error_mapping import ErrorMappingInterceptor
 from farmlokal_common.interceptors.request_logging import AccessLogPolicy, RequestLoggingInterceptor
 from farmlokal_common.interceptors.request_validation import RequestValidationInterceptor
+from farmlokal_common.metrics import DEPENDENCY_UP
 from farmlokal_common.prebuilt import PrebuiltResponseInterceptor
 from farmlokal_common.settings import ServiceSettings
 
@@ -132,6 +133,9 @@ def _start_health_monitor(running: RunningServer, interval: float) -> None:
                 check()
             except Exception as error:
                 failing.append(f"{name}: {type(error).__name__}")
+                DEPENDENCY_UP.labels(name).set(0)
+            else:
+                DEPENDENCY_UP.labels(name).set(1)
         if failing:
             log.warning("dependencies failing", extra={"failing": failing})
         set_all(
