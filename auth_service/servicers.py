@@ -12,7 +12,8 @@ from google.protobuf import timestamp_pb2
 from grpc import ServicerContext
 
 from auth_service.broker import Lease, TokenBroker
-from farmlokal_common.errors import FieldViolation, InvalidArgument
+from auth_service.provider import ProviderRejected
+from farmlokal_common.errors import FieldViolation, InvalidArgument, Unavailable
 
 
 def _expires_at(lease: Lease) -> timestamp_pb2.Timestamp:
@@ -32,7 +33,12 @@ class TokenInfoServicer(pb_grpc.TokenInfoServiceServicer):
     def GetTokenInfo(
         self, request: pb.GetTokenInfoRequest, context: ServicerContext
     ) -> pb.GetTokenInfoResponse:
-        lease = self._broker.get(self._audience, self._scope)
+        try:
+            lease = self._broker.get(self._audience, self._scope)
+        except ProviderRejected as refused:
+            # The deployment's credentials, not the caller's request: 503 (FAILED_PRECONDITION is a
+            # 400 at the edge), the provider's reason kept.
+            raise Unavailable(refused.message) from None
         return pb.GetTokenInfoResponse(
             token_type=lease.token.token_type,
             expires_at=_expires_at(lease),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 import httpx
 import redis as redis_lib
@@ -80,7 +82,9 @@ def build_app(settings: CatalogSettings) -> ServiceApp:
             Probe("redis", lambda: redis_ping(redis), essential=False),
             Probe("auth_service", grpc_serving(peers["auth"]), essential=False),
             Probe("webhook_service", grpc_serving(peers["webhook"]), essential=False),
-            Probe("oauth_provider", http_ok(http, settings.oauth_health_url), essential=False),
+            # The provider is healthy for us when the broker can hand out the supplier's token: a
+            # provider that answers but refuses our credentials is degraded, with its reason.
+            Probe("oauth_provider", _token_check(peers["auth"], settings), essential=False),
             Probe("supplier_api", http_ok(http, settings.supplier_health_url), essential=False),
         ],
         version=settings.version,
@@ -113,6 +117,15 @@ def build_app(settings: CatalogSettings) -> ServiceApp:
         on_stop=[closer(*peers.values(), http, supplier_http, supplier_redis, redis, engine, read_engine)],
         background=background,
     )
+
+
+def _token_check(auth_channel: grpc.Channel, settings: CatalogSettings) -> Callable[[], None]:
+    tokens = BrokerTokens(auth_channel, settings.supplier_audience, settings.supplier_scope, timeout=2.0)
+
+    def check() -> None:
+        tokens.get()  # Unavailable names the broker's reason (e.g. the provider's invalid_client)
+
+    return check
 
 
 def _supplier_sync(

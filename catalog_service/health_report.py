@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from farmlokal_common.errors import ServiceError
 from farmlokal_common.health_probe import ProbeResult, timed
 
 OK, DEGRADED, DOWN = "ok", "degraded", "down"
@@ -28,6 +29,22 @@ class HealthReport:
     checks: dict[str, tuple[str, ProbeResult]]
 
 
+def timed_with_reason(check: Callable[[], None]) -> ProbeResult:
+    """timed(check); a failure that is a ServiceError also gives its message, which the error tree
+    keeps safe to show (no address, no secret): e.g. why the token broker has no token."""
+    reasons: list[str] = []
+
+    def run() -> None:
+        try:
+            check()
+        except ServiceError as error:
+            reasons.append(error.message)
+            raise
+
+    result = timed(run)
+    return replace(result, detail=reasons[0]) if reasons else result
+
+
 class HealthReporter:
     def __init__(self, probes: list[Probe], version: str, timeout_seconds: float = 2.0) -> None:
         self._probes = probes
@@ -37,7 +54,9 @@ class HealthReporter:
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(probes)), thread_name_prefix="health")
 
     def report(self) -> HealthReport:
-        futures = {probe.name: (probe, self._pool.submit(timed, probe.check)) for probe in self._probes}
+        futures = {
+            probe.name: (probe, self._pool.submit(timed_with_reason, probe.check)) for probe in self._probes
+        }
         checks: dict[str, tuple[str, ProbeResult]] = {}
         status = OK
         for name, (probe, future) in futures.items():

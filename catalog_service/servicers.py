@@ -20,7 +20,7 @@ from catalog_service.supplier import presenters as supplier_presenters
 from catalog_service.supplier.sync import SupplierSync
 from catalog_service.writes import ProductWriter, Selector
 from farmlokal_common import response_headers
-from farmlokal_common.errors import FieldViolation, InvalidArgument
+from farmlokal_common.errors import FieldViolation, InvalidArgument, Unavailable
 from farmlokal_common.prebuilt import Prebuilt
 
 
@@ -50,7 +50,12 @@ class SupplierServicer(pb_grpc.SupplierServiceServicer):
         self._sync = sync
 
     def SyncSupplier(self, request: pb.SyncSupplierRequest, context: ServicerContext) -> pb.SyncSummary:
-        return supplier_presenters.sync_summary(self._sync.run(trigger="manual", full=request.full).summary)
+        run = self._sync.run(trigger="manual", full=request.full)
+        if run.error and run.summary.fetched == 0:
+            # The supplier or the credentials failed (the deployment's fault, not the caller's): an
+            # error status, whatever the cause's own code (a refused token is FAILED_PRECONDITION, a 400).
+            raise Unavailable(f"the supplier sync failed and nothing was fetched: {run.error}")
+        return supplier_presenters.sync_summary(run)
 
     def GetSupplierStatus(
         self, request: pb.GetSupplierStatusRequest, context: ServicerContext
@@ -60,7 +65,7 @@ class SupplierServicer(pb_grpc.SupplierServiceServicer):
             return pb.GetSupplierStatusResponse(breaker_state=breaker_state)
         return pb.GetSupplierStatusResponse(
             breaker_state=breaker_state,
-            last_sync=supplier_presenters.sync_summary(last.summary),
+            last_sync=supplier_presenters.sync_summary(last),
             last_sync_at=presenters.timestamp(last.finished_at),
             last_error=last.error,
         )

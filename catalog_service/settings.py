@@ -27,7 +27,6 @@ class CatalogSettings(ServiceSettings):
     outbox_relay_enabled: bool = True
     auth_address: str = "127.0.0.1:15053"
     webhook_address: str = "127.0.0.1:15052"
-    oauth_health_url: str = f"http://127.0.0.1:{DEV_SANDBOX_PORT}/healthz"
     supplier_health_url: str = f"http://127.0.0.1:{DEV_SANDBOX_PORT}/healthz"
     rate_limits: str = "ListProducts=100/1,GetProduct=200/1,ListCategories=50/1,*=100/1"
     # Supplier API (API A): where it is, how hard to try, when to stop trying, how often to sync.

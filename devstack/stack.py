@@ -252,7 +252,6 @@ def stack_env(
     sandbox = f"http://127.0.0.1:{cfg.port('sandbox')}"
     sandbox_urls = {
         "AUTH_TOKEN_URL": f"{sandbox}/oauth/token",
-        "CATALOG_OAUTH_HEALTH_URL": f"{sandbox}/healthz",
         "CATALOG_SUPPLIER_BASE_URL": sandbox,
         "CATALOG_SUPPLIER_HEALTH_URL": f"{sandbox}/healthz",
     }

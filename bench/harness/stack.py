@@ -86,7 +86,6 @@ class OwnStack:
             "WEBHOOK_SOURCE_SECRETS": f"{WEBHOOK_SOURCE}={WEBHOOK_SECRET}",
             # The stack's own OAuth2 provider, never the dev stack's sandbox on 18090.
             "AUTH_TOKEN_URL": f"{self.sandbox_url}/oauth/token",
-            "CATALOG_OAUTH_HEALTH_URL": f"{self.sandbox_url}/healthz",
             "CATALOG_SUPPLIER_HEALTH_URL": f"{self.sandbox_url}/healthz",
             "CATALOG_SUPPLIER_BASE_URL": self.sandbox_url,
         }

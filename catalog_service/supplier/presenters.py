@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from farmlokal.catalog.v1 import catalog_pb2 as pb
 
-from catalog_service.supplier.status import SyncSummary
+from catalog_service.supplier.status import SyncRun
 
 
-def sync_summary(summary: SyncSummary) -> pb.SyncSummary:
+def sync_summary(run: SyncRun) -> pb.SyncSummary:
+    summary = run.summary
     return pb.SyncSummary(
         fetched=summary.fetched,
         created=summary.created,
@@ -16,4 +17,5 @@ def sync_summary(summary: SyncSummary) -> pb.SyncSummary:
         failed=summary.failed,
         duration_ms=summary.duration_ms,
         breaker_state=summary.breaker_state,
+        error=run.error,
     )

@@ -137,7 +137,6 @@ def running_stack(
     peers = {
         **services.peer_env(plans),
         "AUTH_TOKEN_URL": sandbox.token_url,
-        "CATALOG_OAUTH_HEALTH_URL": f"{sandbox.url}/healthz",
         "CATALOG_SUPPLIER_BASE_URL": sandbox.url,
         "CATALOG_SUPPLIER_HEALTH_URL": f"{sandbox.url}/healthz",
         **(env or {}),

@@ -74,7 +74,7 @@ def test_sigterm_lets_the_in_flight_request_finish_then_exits(edge, run_dir) -> 
         metrics_port=processes.free_port(),
         database_url=edge.plans["catalog"].database_url,
         redis_url=edge.plans["catalog"].redis_url,
-        extra_env={"CATALOG_OAUTH_HEALTH_URL": slow.url, "CATALOG_OUTBOX_RELAY_ENABLED": "false"},
+        extra_env={"CATALOG_SUPPLIER_HEALTH_URL": slow.url, "CATALOG_OUTBOX_RELAY_ENABLED": "false"},
     )
     proc = services.start(plan, run_dir / "e2e" / "catalog-sigterm.log")
     try:
@@ -91,7 +91,7 @@ def test_sigterm_lets_the_in_flight_request_finish_then_exits(edge, run_dir) -> 
             time.sleep(0.3)
             proc.process.send_signal(signal.SIGTERM)
             report = slow_call.result()
-            assert report.status in ("ok", "degraded") and report.checks["oauth_provider"].state == "ok"
+            assert report.status in ("ok", "degraded") and report.checks["supplier_api"].state == "ok"
         assert proc.process.wait(15) == 0
         log = proc.log_path.read_text()
         assert '"msg": "stopping"' in log and '"msg": "stopped"' in log

@@ -97,7 +97,6 @@ class FaultStack:
             "CATALOG_OUTBOX_RELAY_ENABLED": "false",
             "CATALOG_RATE_LIMITS": "*=100000/1",
             "CATALOG_HEALTH_CHECK_INTERVAL_SECONDS": "1",
-            "CATALOG_OAUTH_HEALTH_URL": f"{self.sandbox.url}/healthz",
             "CATALOG_SUPPLIER_BASE_URL": f"http://{self.supplier.address}",
             "CATALOG_SUPPLIER_HEALTH_URL": f"http://{self.supplier.address}/healthz",
             "CATALOG_SUPPLIER_AUDIENCE": "https://supplier.farmlokal.test",

@@ -2,7 +2,8 @@
 (fuzzed writes must not meet other tests' rows), built like the e2e `edge` fixture.
 
 Nothing the fuzzer sends can leave the machine: the catalog's outbox relay is off (no outbound
-deliveries) and the supplier API points at a closed local port (a sync fails fast and opens the breaker).
+deliveries) and the supplier API is the sandbox's, with a small data set (a sync that fetched nothing
+because the supplier failed is a 503, which the fuzzer would rightly call a server error).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def fuzz_target(run_dir: Path) -> Iterator[FuzzTarget]:
     base = run_dir / "fuzz"
     mariadb = start_mariadb(base, "mariadb")
     redis_server = start_redis(base, "redis")
-    sandbox = start_sandbox(base, "sandbox")
+    sandbox = start_sandbox(base, "sandbox", env={"SANDBOX_SUPPLIER_PRODUCT_COUNT": "50"})
     plans = {
         name: services.ServicePlan(
             name,
@@ -63,8 +64,7 @@ def fuzz_target(run_dir: Path) -> Iterator[FuzzTarget]:
     peers = {
         **services.peer_env(plans),
         "AUTH_TOKEN_URL": sandbox.token_url,
-        "CATALOG_OAUTH_HEALTH_URL": f"{sandbox.url}/healthz",
-        "CATALOG_SUPPLIER_BASE_URL": f"http://127.0.0.1:{processes.free_port()}",
+        "CATALOG_SUPPLIER_BASE_URL": sandbox.url,
         "CATALOG_SUPPLIER_HEALTH_URL": f"{sandbox.url}/healthz",
     }
     started: list[processes.ManagedProcess] = [mariadb.process, redis_server.process, sandbox.process]

@@ -46,3 +46,33 @@ def test_a_sync_while_another_runs_is_aborted(sandbox, supplier_stub, redis_clie
         supplier_stub.SyncSupplier(pb.SyncSupplierRequest(), timeout=5)
     assert busy.value.code() == grpc.StatusCode.ABORTED
     assert "already running" in busy.value.details()
+
+
+def test_a_sync_that_fetched_nothing_is_unavailable_with_the_reason(sandbox, supplier_stub) -> None:
+    """Nothing fetched because the supplier failed: an error status (503 at the edge), never a summary."""
+    sandbox.fault("error", count=100, status=503)
+    with pytest.raises(grpc.RpcError) as failed:
+        supplier_stub.SyncSupplier(pb.SyncSupplierRequest(), timeout=60)
+    assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "nothing was fetched" in failed.value.details()
+    assert "supplier_api is unavailable" in failed.value.details()
+    status = supplier_stub.GetSupplierStatus(pb.GetSupplierStatusRequest(), timeout=5)
+    assert status.last_sync.fetched == 0 and "supplier_api is unavailable" in status.last_error
+
+
+def test_a_sync_whose_tokens_are_refused_is_unavailable_with_the_reason(sandbox, supplier_stub) -> None:
+    """A credentials failure is the deployment's, not the caller's: UNAVAILABLE, not FAILED_PRECONDITION (a 400)."""
+    sandbox.fault("unauthorized", count=2)
+    with pytest.raises(grpc.RpcError) as failed:
+        supplier_stub.SyncSupplier(pb.SyncSupplierRequest(), timeout=60)
+    assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "rejected a freshly issued access token" in failed.value.details()
+
+
+def test_a_partial_sync_says_what_failed(sandbox, supplier_stub) -> None:
+    sandbox.fault("latency", count=1, latency_ms=0)  # the first page is served
+    sandbox.fault("error", count=100, status=503)  # then the supplier fails
+    summary = supplier_stub.SyncSupplier(pb.SyncSupplierRequest(), timeout=60)
+    assert (summary.fetched, summary.created) == (500, 500)
+    assert "supplier_api is unavailable" in summary.error
+    assert supplier_stub.GetSupplierStatus(pb.GetSupplierStatusRequest(), timeout=5).last_sync == summary
