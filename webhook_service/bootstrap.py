@@ -37,7 +37,7 @@ def build_app(settings: WebhookSettings) -> ServiceApp:
     redis = make_redis(settings)
     limiter = RateLimiter(redis, parse_limits(settings.rate_limits))
     store = EventStore(engine)
-    policy = UrlPolicy(settings.allow_subscriber_networks)
+    policy = UrlPolicy(settings.allow_subscriber_networks, settings.subscriber_dns_timeout_seconds)
     subscriptions = Subscriptions(engine, policy)
     inbound = InboundWebhooks(store, redis, parse_source_secrets(settings.source_secrets))
     catalog = make_channel(settings.catalog_address)
@@ -71,6 +71,6 @@ def build_app(settings: WebhookSettings) -> ServiceApp:
         register=register,
         dependency_checks=store_checks(engine, redis),
         interceptors=[RateLimitInterceptor(limiter, PUBLIC_SERVICES)],
-        on_stop=[closer(catalog, http, redis, engine)],
+        on_stop=[closer(catalog, http, policy, redis, engine)],
         background=[*(worker.run for worker in event_workers), delivery_worker.run],
     )

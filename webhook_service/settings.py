@@ -27,8 +27,12 @@ class WebhookSettings(ServiceSettings):
     # Outbound: Svix's schedule (immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
     delivery_retry_delays: str = "5,300,1800,7200,18000,36000,36000"
     delivery_timeout_seconds: float = 15.0
-    # Subscriber URLs resolving to these are refused unless allowed: "", "loopback", or "private".
+    # Subscriber URLs must resolve to globally routable addresses; "loopback" also allows 127.0.0.0/8
+    # and ::1, "private" also RFC 1918 and fc00::/7. Link-local, CGNAT and reserved ranges never.
     allow_subscriber_networks: str = ""
+    # A subscriber's host that does not resolve within this is refused (400 at creation, a failed
+    # attempt at delivery).
+    subscriber_dns_timeout_seconds: float = 2.0
 
     @staticmethod
     def delays(spec: str) -> list[float]:
