@@ -58,6 +58,9 @@ class ServiceSettings(BaseSettings):
     redis_socket_timeout_seconds: float = 0.5
 
     health_check_interval_seconds: float = 2.0
+    # Longest value any string field of a public request may hold (a 400 beyond); services keep
+    # their own, tighter limits per field.
+    max_text_field_chars: int = 4096
     # Per public route: ROUTE=REQUESTS/SECONDS, comma-separated; "*" is the default for other routes.
     rate_limits: str = "*=100/1"
 
