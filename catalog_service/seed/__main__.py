@@ -7,9 +7,9 @@ import os
 import sys
 
 import redis
-from tqdm import tqdm
 
 from catalog_service.seed.loader import loader_engine, seed
+from catalog_service.seed.progress import BarProgress
 from catalog_service.settings import CatalogSettings
 
 GENERATION_KEY = "catalog:generation"
@@ -28,10 +28,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--products must be at least 1")
     settings = CatalogSettings()
     engine = loader_engine(settings.database_url)
+    progress = BarProgress()
     try:
-        with tqdm(total=args.products, unit="products", unit_scale=True, file=sys.stderr) as bar:
-            report = seed(engine, args.products, args.seed, args.reset, args.workers, bar.update)
+        report = seed(engine, args.products, args.seed, args.reset, args.workers, progress)
     finally:
+        progress.close()
         engine.dispose()
     if report.skipped:
         print("the catalog already has products; left alone (use --reset to replace it)")

@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -26,6 +26,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from catalog_service.search import build as search_build
 from catalog_service.seed.generator import ChunkResult, Universe, build_universe, generate_chunk
+from catalog_service.seed.progress import NoProgress, Phase, Progress
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +94,12 @@ def _existing_secondary_indexes(engine: Engine) -> list[str]:
 class _Loader(threading.Thread):
     """LOAD DATA LOCAL INFILE of each queued file into one table, on its own connection."""
 
-    def __init__(self, engine: Engine, table: str) -> None:
+    def __init__(self, engine: Engine, table: str, phase: Phase) -> None:
         super().__init__(name=f"load-{table}", daemon=True)
         self.files: queue.Queue[Path | None] = queue.Queue()
         self.error: BaseException | None = None
         self.rows = 0
-        self._engine, self._table = engine, table
+        self._engine, self._table, self._phase = engine, table, phase
 
     def run(self) -> None:
         try:
@@ -114,6 +115,7 @@ class _Loader(threading.Thread):
                     self.rows += cursor.rowcount
                     raw.commit()
                     path.unlink()
+                    self._phase.advance(cursor.rowcount)
             finally:
                 raw.close()
         except BaseException as error:  # reported by the main thread
@@ -122,6 +124,7 @@ class _Loader(threading.Thread):
     def finish(self) -> None:
         self.files.put(None)
         self.join()
+        self._phase.done()
         if self.error is not None:
             raise self.error
 
@@ -145,13 +148,16 @@ def seed(
     seed_number: int,
     reset: bool,
     workers: int = 2,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> SeedReport:
+    """Loads `products` generated products; `progress` shows each phase while it runs."""
+    progress = progress or NoProgress()
     report = SeedReport()
     started = time.monotonic()
     if product_count(engine) and not reset:
         report.skipped = True
         return report
+    sampling = progress.step("sampling word frequencies")
     universe = build_universe(seed_number)
     sample_dir = Path(tempfile.mkdtemp(prefix="farmlokal-seed-sample-"))
     sample = generate_chunk(universe, 0, 1, min(SAMPLE_SIZE, products), sample_dir, None)
@@ -160,16 +166,23 @@ def seed(
     sample_dir.rmdir()
     sampled = max(1, min(SAMPLE_SIZE, products))
     common = frozenset(w for w, n in sample.word_df.items() if n / sampled > POSTINGS_MAX_SHARE)
+    sampling.done()
 
+    preparing = progress.step("emptying the tables, dropping the products indexes")
     _execute(engine, *(f"TRUNCATE TABLE {t}" for t in (*SEARCH_TABLES, "products")))
     drops = [f"DROP INDEX {name}" for name in _existing_secondary_indexes(engine)]
     if drops:
         _execute(engine, f"ALTER TABLE products {', '.join(drops)}")
+    preparing.done()
     report.timings["prepare"] = time.monotonic() - started
 
     word_df: Counter[str] = Counter()
     categories: Counter[str] = Counter()
-    loaders = {table: _Loader(engine, table) for table in _LOAD}
+    generating = progress.phase("generating", products, "products")
+    loaders = {
+        table: _Loader(engine, table, progress.phase(f"loading {table}", _expected_rows(table, products)))
+        for table in _LOAD
+    }
     with tempfile.TemporaryDirectory(prefix="farmlokal-seed-") as tmp:
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(workers) as pool:
@@ -184,12 +197,15 @@ def seed(
                         loaders["search_postings"].files.put(result.postings_path)
                     word_df.update(result.word_df)
                     categories.update(result.category_counts)
-                    if progress:
-                        progress(sum(result.category_counts.values()))
+                    generating.advance(sum(result.category_counts.values()))
+                generating.done()
                 report.timings["generated"] = time.monotonic() - started
             finally:
                 loaders["products"].finish()
             report.timings["products_loaded"] = time.monotonic() - started
+            # One ALTER builds every index in one pass over the table; InnoDB reports no progress
+            # for it, so its line shows how long it has taken so far.
+            indexing = progress.step(f"building the {len(PRODUCT_INDEXES)} products indexes")
             indexes = threading.Thread(
                 target=_execute,
                 args=(
@@ -198,32 +214,47 @@ def seed(
                 ),
             )
             indexes.start()
+            counts = progress.phase("loading search_words, category_counts", len(word_df) + len(categories))
             _load_words(engine, universe, word_df, common)
             _execute_params(
                 engine,
                 "INSERT INTO category_counts (category, product_count) VALUES (:c, :n)",
                 [{"c": c, "n": n} for c, n in sorted(categories.items())],
             )
+            counts.advance(len(word_df) + len(categories))
+            counts.done()
             loaders["product_search"].finish()
             loaders["search_postings"].finish()
             report.timings["search_loaded"] = time.monotonic() - started
             # The search bitmaps need product_search and search_words only: built while the
             # products indexes are; the sort buckets need those indexes.
+            bitmaps = progress.step("building the search bitmaps")
             with engine.begin() as conn:
                 search_build.clear(conn)
                 search_build.build_sets(conn)
+            bitmaps.done()
             report.timings["search_bitmaps"] = time.monotonic() - started
             indexes.join()
+            indexing.done()
             report.timings["indexed"] = time.monotonic() - started
+            buckets = progress.step("building the search sort buckets")
             with engine.begin() as conn:
                 search_build.build_buckets(conn)
+            buckets.done()
             report.timings["search_buckets"] = time.monotonic() - started
+    analyzing = progress.step("analyzing the tables")
     _execute(engine, "ANALYZE TABLE products, product_search, search_postings, search_words, category_counts")
+    analyzing.done()
     report.products = loaders["products"].rows
     report.postings = loaders["search_postings"].rows
     report.words = len(word_df)
     report.timings["total"] = time.monotonic() - started
     return report
+
+
+def _expected_rows(table: str, products: int) -> int | None:
+    """Rows a table gets, where that is known before loading (search_postings: it is not)."""
+    return products if table in ("products", "product_search") else None
 
 
 def _ordered(results: Iterator[ChunkResult]) -> Iterator[ChunkResult]:
