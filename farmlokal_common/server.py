@@ -75,6 +75,11 @@ def create_server(address: str, app: ServiceApp, settings: ServiceSettings) -> R
     options = [
         ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         ("grpc.keepalive_time_ms", 30_000),
+        # The edge pings its upstream connections every second (connection_keepalive, to notice a
+        # dead replica); gRPC's default, one ping per 5 minutes without data, answers a call that
+        # sends nothing for 3 s (a supplier sync) with GOAWAY "too many pings": a 503 at the edge.
+        ("grpc.http2.min_ping_interval_without_data_ms", 500),
+        ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.max_receive_message_length", 2 * 1024 * 1024),
         # Above the edge's 16 KiB request-header limit plus what Envoy adds, so an oversized header
         # is the edge's clear 431, never this server's RESOURCE_EXHAUSTED (which lists the headers).
