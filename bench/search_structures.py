@@ -18,14 +18,17 @@ import argparse
 import dataclasses
 import statistics
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, create_engine, text
 
+from catalog_service.listing.cursor import CursorCodec
 from catalog_service.listing.query import ListQuery, keyset_of
-from catalog_service.listing.repository import fetch_rows, record
+from catalog_service.listing.repository import ProductReader, fetch_rows, record
 from catalog_service.listing.text import query_terms
 from catalog_service.search import plan
 from catalog_service.search.bitmaps import Reads
@@ -108,13 +111,83 @@ def measure(conn: Connection, query: ListQuery, runs: int) -> dict[str, Any]:
     }
 
 
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
+
+
+def load(url: str, rate: float, seconds: float, only: str) -> int:
+    """Open loop at `rate` requests/s over every class, sort and page (first and 50), through
+    ProductReader.list_page (the service's read path, planner included) on 16 threads; latency from
+    each request's scheduled time, so queueing counts. Prints p50/p95/p99 per class."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=16, max_overflow=0)
+    reader = ProductReader(engine, CursorCodec(b"bench"))
+    shapes: list[tuple[str, ListQuery]] = []
+    with engine.connect() as conn:
+        for name, spec in CLASSES.items():
+            if only and only not in name:
+                continue
+            for sort, order in SORTS:
+                if spec.get("sort_only") and sort != spec["sort_only"]:
+                    continue
+                base = build_query(spec, sort, order)
+                shapes.append((name, base))
+                deep = after_page(conn, base, 49)
+                if deep is not None:
+                    shapes.append((name, deep))
+    latencies: dict[str, list[float]] = {}
+    lock = threading.Lock()
+    errors = 0
+
+    def one(name: str, query: ListQuery, due: float) -> None:
+        nonlocal errors
+        try:
+            reader.list_page(query)
+        except Exception:  # counted and reported
+            with lock:
+                errors += 1
+            return
+        took = (time.perf_counter() - due) * 1000
+        with lock:
+            latencies.setdefault(name, []).append(took)
+
+    total = int(rate * seconds)
+    started = time.perf_counter()
+    load_before = __import__("os").getloadavg()
+    with ThreadPoolExecutor(16) as pool:
+        for n in range(total):
+            due = started + n / rate
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            name, query = shapes[n % len(shapes)]
+            pool.submit(one, name, query, due)
+    print(f"{total} requests at {rate}/s over {len(shapes)} shapes, {errors} errors;"
+          f" load average {load_before} before, {__import__('os').getloadavg()} after")  # fmt: skip
+    print("| class | requests | p50 ms | p95 ms | p99 ms | max ms |")
+    print("|---|---|---|---|---|---|")
+    every: list[float] = []
+    for name, values in latencies.items():
+        every += values
+        print(f"| {name} | {len(values)} | {statistics.median(values):.1f} | {percentile(values, 0.95):.1f}"
+              f" | {percentile(values, 0.99):.1f} | {max(values):.1f} |")  # fmt: skip
+    print(f"| all | {len(every)} | {statistics.median(every):.1f} | {percentile(every, 0.95):.1f}"
+          f" | {percentile(every, 0.99):.1f} | {max(every):.1f} |")  # fmt: skip
+    engine.dispose()
+    return 1 if errors else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", required=True)
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--only", default="")
     parser.add_argument("--no-legacy", action="store_true")
+    parser.add_argument("--rate", type=float, default=0, help="open-loop load at this rate instead")
+    parser.add_argument("--seconds", type=float, default=30)
     args = parser.parse_args()
+    if args.rate:
+        return load(args.url, args.rate, args.seconds, args.only)
     engine = create_engine(args.url, isolation_level="AUTOCOMMIT")
     print("| class | sort | page | new p50 | new p95 | rows | bitmap rows | bucket rows | entries | lookups"
           " | stmts | Handler_read | legacy ms | same | steps |")  # fmt: skip

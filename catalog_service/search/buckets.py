@@ -109,8 +109,9 @@ def ordered(
             at, p1 = position_condition(column, "lo_id", "<=", "a", start[0], start[1])
             nxt, p2 = position_condition(column, "lo_id", ">", "b", start[0], start[1])
             sql = (
-                f"({select} WHERE sort_key = :s AND {at} ORDER BY {column} DESC, lo_id DESC LIMIT 1)"
-                f" UNION ALL ({select} WHERE sort_key = :s AND {nxt} ORDER BY {order} LIMIT {batch - 1})"
+                f"SELECT * FROM (({select} WHERE sort_key = :s AND {at} ORDER BY {column} DESC, lo_id DESC LIMIT 1)"
+                f" UNION ALL ({select} WHERE sort_key = :s AND {nxt} ORDER BY {order} LIMIT {batch - 1})) u"
+                " ORDER BY " + order.replace(column, "lo")
             )
             params.update(p1 | p2)
         else:

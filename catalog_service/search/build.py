@@ -111,31 +111,37 @@ def build_sets(conn: Connection) -> None:
 
 
 def build_buckets(conn: Connection, size: int | None = None) -> None:
-    """Cuts each sort order into buckets of `size` products (BUCKET_SIZE), walking its index."""
+    """Cuts each sort order into buckets of `size` products (BUCKET_SIZE), walking its index (ids
+    only: the keys are read for the bounds alone)."""
     size = size or buckets.BUCKET_SIZE
+    top = int(conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM products")).scalar_one())
     placed: dict[str, array.array[int]] = {}
-    ids_in_order: array.array[int] | None = None
     next_id = 1
     for sort, code in buckets.SORT_CODE.items():
         column = buckets.LO_COLUMN[sort]
-        rows = conn.execution_options(stream_results=True, yield_per=50_000).execute(
-            text(
-                f"SELECT id, {sort} FROM products FORCE INDEX ({buckets.SORT_INDEX[(False, sort)]}) ORDER BY {sort}, id"
-            )
+        index = buckets.SORT_INDEX[(False, sort)]
+        rows = conn.execution_options(stream_results=True, yield_per=100_000).execute(
+            text(f"SELECT id FROM products FORCE INDEX ({index}) ORDER BY {sort}, id")
         )
-        order = array.array("I")  # product ids below 2**32: the bitmaps are 32-bit
-        bounds: list[tuple[Any, int]] = []
-        for n, (product_id, key) in enumerate(rows):
-            if n % size == 0:
-                bounds.append((key, product_id) if n else (buckets.LOWEST[sort], 0))
-            order.append(product_id)
+        order = array.array("I", (r[0] for r in rows))  # product ids below 2**32: the bitmaps are 32-bit
         rows.close()
-        if not bounds:
-            bounds.append((buckets.LOWEST[sort], 0))
-        assignment = array.array("I", bytes(4 * len(order)))
+        starts = order[size::size]
+        keys = {
+            int(r.id): r.k
+            for start in range(0, len(starts), 1000)
+            for r in conn.execute(
+                text(
+                    f"SELECT id, {sort} AS k FROM products WHERE id IN ({', '.join(map(str, starts[start : start + 1000]))})"
+                )
+            )
+        }
+        bounds = [(buckets.LOWEST[sort], 0)] + [(keys[i], i) for i in starts]
+        assignment = array.array("I", bytes(4 * (top + 1)))
         bucket_rows = []
         for b, (lo, lo_id) in enumerate(bounds):
             chunk = order[b * size : (b + 1) * size]
+            for product_id in chunk:
+                assignment[product_id] = next_id + b
             bucket_rows.append(
                 {
                     "i": next_id + b,
@@ -146,7 +152,6 @@ def build_buckets(conn: Connection, size: int | None = None) -> None:
                     "b": bitmaps.encode(BitMap(chunk)),
                 }
             )
-            assignment[b * size : (b + 1) * size] = array.array("I", [next_id + b]) * len(chunk)
         next_id += len(bounds)
         for start in range(0, len(bucket_rows), 200):
             conn.execute(
@@ -156,24 +161,15 @@ def build_buckets(conn: Connection, size: int | None = None) -> None:
                 ),
                 bucket_rows[start : start + 200],
             )
-        # Per product id, in id order.
-        pairs = sorted(zip(order, assignment, strict=True))
-        if ids_in_order is None:
-            ids_in_order = array.array("I", (p for p, _ in pairs))
-        placed[sort] = array.array("I", (b for _, b in pairs))
-    if not ids_in_order:
-        return
+        placed[sort] = assignment
     created, price, name = placed["created_at"], placed["price"], placed["name"]
-    batch = 5000
-    for start in range(0, len(ids_in_order), batch):
-        conn.execute(
-            text(
-                "INSERT INTO search_product_buckets (product_id, b_created, b_price, b_name) VALUES (:p, :c, :pr, :n)"
-            ),
-            [
-                {"p": ids_in_order[i], "c": created[i], "pr": price[i], "n": name[i]}
-                for i in range(start, min(start + batch, len(ids_in_order)))
-            ],
+    present = [i for i in range(1, top + 1) if created[i]]
+    # Plain integers: one multi-row INSERT per 50,000 products, formatted here (a driver's
+    # executemany formats every value through its escaping: 20 s for 1M rows, against about 1 s).
+    for start in range(0, len(present), 50_000):
+        values = ",".join(f"({i},{created[i]},{price[i]},{name[i]})" for i in present[start : start + 50_000])
+        conn.exec_driver_sql(
+            "INSERT INTO search_product_buckets (product_id, b_created, b_price, b_name) VALUES " + values
         )
 
 

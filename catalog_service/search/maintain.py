@@ -243,7 +243,7 @@ def _buckets_of(conn: Connection, current: dict[int, Any]) -> dict[int, dict[str
                     f" AND {cond} ORDER BY {column} DESC, lo_id DESC LIMIT 1)"
                 )
                 params.update(p)
-        for r in conn.execute(text(" UNION ALL ".join(parts)), params):
+        for r in conn.execute(text(f"SELECT * FROM ({' UNION ALL '.join(parts)}) u"), params):
             sort = next(s for s, c in buckets.SORT_CODE.items() if c == int(r.s))
             found.setdefault(int(r.pid), {})[sort] = int(r.id)
     return found

@@ -19,10 +19,11 @@ filters): the steps are several statements, each its own snapshot under the auto
 engine, and a product changed in between must not be shown out of place. A failed check runs
 the plan again; after MAX_ATTEMPTS the caller's single-statement plans answer.
 
-Bound (see bound() and docs/catalog-queries.md): per page, at most (8 terms x PREFIX_MAX_WORDS + 1)
-x ceil(N / 65536) bitmap rows, every bucket row of the sort and of price (J = N / BUCKET_SIZE .. 2N /
-SPLIT_AT each), 2 x SPLIT_AT index entries at the price edges, 2 x SPLIT_AT walked, and DIRECT_MAX
-+ fetch + 3 x DIRECT_BUCKET rows by primary key.
+Bound (bound(), docs/catalog-queries.md): one attempt at a page reads at most, with T terms, C =
+ceil(N / 65536) containers and J buckets per sort: T x (PREFIX_MAX_WORDS + C + 2) + 1 resolution
+rows, (T x PREFIX_MAX_WORDS + 1) x C bitmap rows, the J bucket rows of the sort and the J of price,
+4 x SPLIT_AT + 128 index entries (two price edges, two walked buckets) and 2 x DIRECT_MAX + fetch
+rows by primary key. Nothing in it depends on where the matches sit in the sort order.
 """
 
 from __future__ import annotations
@@ -55,7 +56,10 @@ from catalog_service.search.buckets import SORT_INDEX, Bucket, position_conditio
 # Measured on 1M products (docs/catalog-queries.md): a primary-key read costs about 3 us, a sort
 # index entry walked and tested about 1 us, a bucket bitmap about 20 us.
 DIRECT_MAX = 1000
-DIRECT_BUCKET = 128
+# A bucket with at most this many candidates is read by id (<= 512 lookups, ~0.7 ms), one with more
+# is walked (expected fetch x bucket size / candidates entries, ~340 for a page of 21; at most the
+# bucket when its candidates sit at its far end).
+DIRECT_BUCKET = 512
 WALK_CHUNK_MIN = 64
 MAX_ATTEMPTS = 3
 # q has at most 100 characters, so at most 25 terms; the issue's classes have 1 to 8.
@@ -128,7 +132,8 @@ def resolve(conn: Connection, query: ListQuery, reads: Reads) -> tuple[list[Term
         parts.append(
             f"(SELECT -1 AS i, {KIND_CATEGORY} AS kind, id, 0 AS n FROM search_categories WHERE category = :c)"
         )
-    rows = conn.execute(text(" UNION ALL ".join(parts)), params).fetchall()
+    # One statement that starts with SELECT (so statement time limits apply to it).
+    rows = conn.execute(text(f"SELECT * FROM ({' UNION ALL '.join(parts)}) r"), params).fetchall()
     reads.statements += 1
     reads.lookups += len(rows)
     terms: list[Term] = []
@@ -370,13 +375,12 @@ def _walk_buckets(
             and bucket.lo > query.max_price
         ):
             break
-        inside = candidates & bucket.bits
-        count = len(inside)
+        count = candidates.intersection_cardinality(bucket.bits)
         if count == 0:
             skipped += 1
         elif count <= DIRECT_BUCKET:
             direct_buckets += 1
-            pending.extend(inside)
+            pending.extend(candidates & bucket.bits)
             if len(pending) >= fetch - len(out):
                 flush()
         else:
@@ -520,9 +524,12 @@ def bound(products: int, sort_buckets: int, price_buckets: int, fetch: int, term
     """The most rows and index entries one attempt of a page reads (every kind added up), from the
     catalog's size and its bucket counts."""
     containers = max(1, math.ceil((max(products, 1)) / (1 << CONTAINER_BITS)))
-    resolution = terms * (bitmaps.PREFIX_MAX_WORDS + 2) + 1
+    # per term: its prefix row and that prefix's container rows (their member counts), or up to
+    # PREFIX_MAX_WORDS + 1 word rows; the category row
+    resolution = terms * (1 + containers + bitmaps.PREFIX_MAX_WORDS + 1) + 1
     bitmap_rows = (terms * bitmaps.PREFIX_MAX_WORDS + 1) * containers
-    walk = 2 * buckets.SPLIT_AT + 2 * WALK_CHUNK_MIN
+    walk = 2 * buckets.SPLIT_AT + 2 * WALK_CHUNK_MIN  # the cursor's bucket and the one that fills the page
     price_edges = 2 * buckets.SPLIT_AT
-    lookups = max(DIRECT_MAX, fetch + 3 * DIRECT_BUCKET) + fetch
+    # by id: a small M with its untested terms on product_search, or the buckets read by id; the page
+    lookups = max(2 * DIRECT_MAX, fetch + 3 * DIRECT_BUCKET) + fetch
     return resolution + bitmap_rows + sort_buckets + price_buckets + walk + price_edges + lookups

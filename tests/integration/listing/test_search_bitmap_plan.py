@@ -153,7 +153,9 @@ def test_the_bitmap_plan_matches_the_brute_force(catalog, monkeypatch, params, s
         for direct_max, direct_bucket in THRESHOLDS:
             monkeypatch.setattr(plan, "DIRECT_MAX", direct_max)
             monkeypatch.setattr(plan, "DIRECT_BUCKET", direct_bucket)
-            assert ids(plan.search(conn, query, fetch)) == want, (direct_max, direct_bucket)
+            reads = Reads()
+            assert ids(plan.search(conn, query, fetch, reads)) == want, (direct_max, direct_bucket)
+            assert not any(s.startswith("retry") for s in reads.steps), reads.steps  # no write ran
         assert [int(r[0]) for r in fetch_rows(conn, query, fetch)] == want, "through the reader"
 
 
