@@ -9,11 +9,13 @@ Internal-only protos (`*_internal.proto`) are left out: they are not on the publ
 from __future__ import annotations
 
 import filecmp
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 from grpc_tools import protoc
@@ -26,6 +28,11 @@ TOOLS = ROOT / "build" / "tools" / "bin"
 PLUGIN = TOOLS / "protoc-gen-openapiv2"
 SPEC_DIR = ROOT / "docs" / "openapi"
 SPEC_NAME = "farmlokal"
+TITLE = "FarmLokal API"
+DESCRIPTION = (
+    "The public REST API of the FarmLokal marketplace backend: the catalog (listing, search, categories),"
+    " inbound supplier webhooks, token metadata, and the admin routes (bearer JWT with a scope)."
+)
 
 
 def ensure_plugin() -> Path:
@@ -68,7 +75,17 @@ def generate(out_dir: Path) -> Path:
     )
     if rc != 0:
         raise SystemExit(f"protoc-gen-openapiv2 failed ({rc})")
-    return out_dir / f"{SPEC_NAME}.swagger.json"
+    spec_path = out_dir / f"{SPEC_NAME}.swagger.json"
+    # The merged spec takes its title from the first file and has no version: name the API instead.
+    spec = json.loads(spec_path.read_text())
+    spec["info"] = {"title": TITLE, "version": _project_version(), "description": DESCRIPTION}
+    spec_path.write_text(json.dumps(spec, indent=2) + "\n")
+    return spec_path
+
+
+def _project_version() -> str:
+    with open(ROOT / "pyproject.toml", "rb") as file:
+        return str(tomllib.load(file)["project"]["version"])
 
 
 def main(argv: list[str]) -> int:
