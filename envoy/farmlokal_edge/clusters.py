@@ -55,7 +55,16 @@ def service_cluster(name: str, addresses: Sequence[str], health_service: str) ->
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {"http2_protocol_options": {}},
+                # A PING every second, answered within one: a connection to a host that vanished
+                # (no FIN, no RST) is closed after at most 2 s, its streams reset, so reads in flight
+                # on it are retried on another replica instead of waiting for their route timeout.
+                "explicit_http_config": {
+                    "http2_protocol_options": {"connection_keepalive": {"interval": "1s", "timeout": "1s"}}
+                },
+                # grpc servers count PINGs on a connection that carries no data as abuse and send
+                # GOAWAY after the third (grpc.http2.max_ping_strikes): the edge closes a connection
+                # idle for 2 s itself first, so no request ever races such a GOAWAY.
+                "common_http_protocol_options": {"idle_timeout": "2s"},
             }
         },
         "load_assignment": {
@@ -90,6 +99,10 @@ def jwks_cluster(uri: str, ca_file: Path | None = None) -> dict[str, Any]:
             "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket_address(host, port)}}]}],
         },
     }
+    if discovery == "STRICT_DNS":
+        # Envoy's default (AUTO) takes an IPv6 address first when there is one: `localhost` became
+        # ::1, where the provider did not listen. IPv4 first, IPv6 when a name has no IPv4 address.
+        cluster["dns_lookup_family"] = "V4_PREFERRED"
     if endpoint.scheme == "https":
         cluster["transport_socket"] = _tls_to(host, ca_file or SYSTEM_CA_FILE)
     return cluster

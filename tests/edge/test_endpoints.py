@@ -50,3 +50,15 @@ def test_service_clusters_eject_unreachable_replicas_only(cfg: EdgeConfig) -> No
         assert detection["enforcing_consecutive_5xx"] == 0
         assert detection["enforcing_consecutive_gateway_failure"] == 0
         assert detection["max_ejection_percent"] == 50
+
+
+def test_dead_connections_are_found_by_pings_and_idle_ones_closed_first(cfg: EdgeConfig) -> None:
+    """HTTP/2 PINGs find a vanished host within 2 s; a connection without traffic is closed by the
+    edge after 2 s, before a grpc server would count a third PING without data as abuse (GOAWAY)."""
+    for name in cfg.cluster_addresses():
+        options = clusters(cfg)[name]["typed_extension_protocol_options"][
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+        ]
+        keepalive = options["explicit_http_config"]["http2_protocol_options"]["connection_keepalive"]
+        assert keepalive == {"interval": "1s", "timeout": "1s"}
+        assert options["common_http_protocol_options"]["idle_timeout"] == "2s"
