@@ -51,8 +51,8 @@ class ServiceSettings(BaseSettings):
     db_statement_floor_seconds: float = 0.1
     db_statement_margin_seconds: float = 0.2
     db_read_statement_limit_seconds: float = 1.5
-    db_write_statement_limit_seconds: float = 10.0
-    db_worker_statement_limit_seconds: float = 20.0
+    db_write_statement_limit_seconds: float = 5.0
+    db_worker_statement_limit_seconds: float = 10.0
 
     redis_url: str = f"redis://127.0.0.1:{DEV_REDIS_PORT}/0"
     redis_socket_timeout_seconds: float = 0.5
