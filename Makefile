@@ -43,8 +43,8 @@ seed: gen ## seed the catalog (SEED_PRODUCTS, default 1,000,000; SEED_ARGS=--res
 migrate: gen ## migrate every service's schema (MariaDB must be up)
 	@$(PY) -m devstack migrate
 
-test: gen docs-assets ## the whole test suite (starts its own MariaDB, Redis, Envoy; no `make up` needed)
-	@rc=0; $(PYTEST) $(PYTEST_ARGS) || rc=$$?; \
+test: gen docs-assets ## the whole test suite but tests/interop (starts its own MariaDB, Redis, Envoy; no `make up` needed)
+	@rc=0; $(PYTEST) --ignore=tests/interop $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; fi; \
 	exit $$rc
 
@@ -76,10 +76,13 @@ bench: gen ## the benchmark report (python -m bench; BENCH_ARGS=--quick for a sm
 bench-catalog: gen ## the catalog scenarios only (B1-B5: listing, search, deep pages, seed)
 	@$(MAKE) --no-print-directory bench BENCH_ARGS="--only B1,B2,B3,B4,B5 $(BENCH_ARGS)"
 
-.PHONY: test-faults fuzz loadtest
+.PHONY: test-faults fuzz loadtest test-interop
 
 FUZZ_MAX_EXAMPLES ?= 300
 LOADTEST_ARGS ?=
+
+test-interop: gen docs-assets ## against a real Keycloak (fetched once with Maven into ~/.cache/farmlokal, needs Java 21+): tests/interop
+	@$(PYTEST) tests/interop $(PYTEST_ARGS)
 
 test-faults: gen ## fault injection with real processes: Redis killed, MySQL down/slow, supplier down (tests/faults)
 	@$(PYTEST) -m faults tests/faults $(PYTEST_ARGS)

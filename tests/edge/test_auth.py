@@ -115,11 +115,12 @@ def test_an_https_jwks_is_fetched_over_verified_tls(cfg: EdgeConfig, tmp_path: P
     ]
     address = system_ca["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
     assert address["socket_address"] == {"address": "sso.example.com", "port_value": 443}
+    assert system_ca["dns_lookup_family"] == "V4_PREFERRED"  # `localhost` is not ::1 first
     _, own_ca = _rendered(cfg, {**KEYCLOAK, "EDGE_JWKS_CA_FILE": "/etc/farmlokal/ca.pem"})
     own = own_ca["transport_socket"]["typed_config"]["common_tls_context"]["validation_context"]
     assert own["trusted_ca"] == {"filename": "/etc/farmlokal/ca.pem"}
     _, plain = _rendered(cfg, {"EDGE_JWKS_URI": "http://10.0.0.7:8080/certs"})
-    assert "transport_socket" not in plain and plain["type"] == "STATIC"
+    assert "transport_socket" not in plain and plain["type"] == "STATIC" and "dns_lookup_family" not in plain
     validate_edge_config(write_edge_config(replace(cfg, **_options(KEYCLOAK)), tmp_path / "envoy.yaml"))
 
 

@@ -1,0 +1,1 @@
+"""Against a real Keycloak: the provider of issue 16, run by `make test-interop` and CI."""
