@@ -88,6 +88,7 @@ def build_app(settings: CatalogSettings) -> ServiceApp:
             Probe("supplier_api", http_ok(http, settings.supplier_health_url), essential=False),
         ],
         version=settings.version,
+        max_age_seconds=settings.health_report_max_age_seconds,
     )
     limiter = RateLimiter(redis, parse_limits(settings.rate_limits))
     supplier_redis = breaker_redis(settings.redis_url, settings.redis_socket_timeout_seconds)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 
 from farmlokal_common.errors import ServiceError
 from farmlokal_common.health_probe import ProbeResult, timed
+from farmlokal_common.metrics import HEALTH_REPORTS_COMPUTED
+from farmlokal_common.single_flight import SingleFlight
 
 OK, DEGRADED, DOWN = "ok", "degraded", "down"
 
@@ -46,31 +48,55 @@ def timed_with_reason(check: Callable[[], None]) -> ProbeResult:
 
 
 class HealthReporter:
-    def __init__(self, probes: list[Probe], version: str, timeout_seconds: float = 2.0) -> None:
+    """The aggregate is computed at most once per `max_age_seconds` in a process and shared: callers
+    within that second get the last report, and callers arriving while it is computed wait for it
+    (single-flight), so a flood of /health polls costs one round of probes a second, not one each."""
+
+    def __init__(
+        self, probes: list[Probe], version: str, timeout_seconds: float = 2.0, max_age_seconds: float = 1.0
+    ) -> None:
         self._probes = probes
         self._version = version
         self._timeout = timeout_seconds
+        self._max_age = max_age_seconds
         self._started = time.monotonic()
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(probes)), thread_name_prefix="health")
+        self._flight: SingleFlight[_Checked] = SingleFlight()
+        self._last: _Checked | None = None
 
     def report(self) -> HealthReport:
+        last = self._last
+        if last is None or time.monotonic() - last.at >= self._max_age:
+            last = self._flight.do("health", self._check_all)
+        return HealthReport(last.status, self._version, int(time.monotonic() - self._started), last.checks)
+
+    def ready(self) -> bool:
+        return self.report().status != DOWN
+
+    def _check_all(self) -> _Checked:
+        HEALTH_REPORTS_COMPUTED.inc()
         futures = {
             probe.name: (probe, self._pool.submit(timed_with_reason, probe.check)) for probe in self._probes
         }
+        # One deadline for all: the probes run in parallel, so the report takes the slowest, at most.
+        wait([future for _, future in futures.values()], timeout=self._timeout)
         checks: dict[str, tuple[str, ProbeResult]] = {}
         status = OK
         for name, (probe, future) in futures.items():
-            try:
-                result = future.result(timeout=self._timeout)
-            except TimeoutError:
-                result = ProbeResult(False, self._timeout * 1000, "timeout")
+            result = future.result() if future.done() else ProbeResult(False, self._timeout * 1000, "timeout")
             state = OK if result.ok else (DOWN if probe.essential else DEGRADED)
             checks[name] = (state, result)
             if state == DOWN:
                 status = DOWN
             elif state == DEGRADED and status == OK:
                 status = DEGRADED
-        return HealthReport(status, self._version, int(time.monotonic() - self._started), checks)
+        checked = _Checked(status, checks, time.monotonic())
+        self._last = checked
+        return checked
 
-    def ready(self) -> bool:
-        return self.report().status != DOWN
+
+@dataclass(frozen=True)
+class _Checked:
+    status: str
+    checks: dict[str, tuple[str, ProbeResult]]
+    at: float  # time.monotonic() when the probes finished

@@ -28,7 +28,12 @@ class CatalogSettings(ServiceSettings):
     auth_address: str = "127.0.0.1:15053"
     webhook_address: str = "127.0.0.1:15052"
     supplier_health_url: str = f"http://127.0.0.1:{DEV_SANDBOX_PORT}/healthz"
-    rate_limits: str = "ListProducts=100/1,GetProduct=200/1,ListCategories=50/1,*=100/1"
+    # /health and /health/ready share one report a second (health_report_max_age_seconds); their
+    # own per-client limit keeps a flood of polls from taking the serving threads.
+    rate_limits: str = (
+        "ListProducts=100/1,GetProduct=200/1,ListCategories=50/1,GetHealth=10/1,GetReadiness=10/1,*=100/1"
+    )
+    health_report_max_age_seconds: float = 1.0
     # Supplier API (API A): where it is, how hard to try, when to stop trying, how often to sync.
     supplier_base_url: str = f"http://127.0.0.1:{DEV_SANDBOX_PORT}"
     supplier_audience: str = ""  # empty: the auth service's configured supplier audience and scope

@@ -75,6 +75,11 @@ DEPENDENCY_UP = Gauge(
     "1 when the service's last health check of the dependency (mysql, redis) passed, else 0",
     ["dependency"],
 )
+HEALTH_REPORTS_COMPUTED = Counter(
+    "farmlokal_health_reports_computed_total",
+    "System health reports computed (each runs every dependency probe once); callers within a second"
+    " share the last one",
+)
 # Series the alerts count with increase() exist at 0 from the start: otherwise the first dead event
 # (or refused token request) would appear already at 1, and increase() would never see it.
 WEBHOOK_EVENTS.labels("dead")
