@@ -40,6 +40,7 @@ class Measurement:
     figures: Figures
     command: list[str]
     config: dict[str, Any] | None = None
+    loadgen_cpu_s: float | None = None  # CPU the load tool itself used (B9 reports it apart)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +49,7 @@ class Measurement:
             "figures": self.figures.to_dict(),
             "command": self.command,
             "config": self.config,
+            "loadgen_cpu_s": self.loadgen_cpu_s,
         }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -38,6 +39,7 @@ class GhzRun:
     rps: int | None = None
     skip_first: int = 0
     total: int | None = None  # a fixed number of calls instead of a duration (B7's cold start)
+    timeout_s: float | None = None  # per call, instead of the scenario file's (bounds a slow class)
 
     @property
     def load(self) -> str:
@@ -67,6 +69,8 @@ def ghz_config(run: GhzRun) -> dict[str, Any]:
     )
     config.pop("total", None)
     config.pop("rps", None)
+    if run.timeout_s:
+        config["timeout"] = f"{run.timeout_s:g}s"
     if run.rps:
         config["rps"] = run.rps
     if run.total:
@@ -87,14 +91,14 @@ def _ghz_command(tools: Toolbox, run: GhzRun, workdir: Path) -> tuple[list[str],
 
 def run_ghz(tools: Toolbox, run: GhzRun, workdir: Path) -> Measurement:
     command, config = _ghz_command(tools, run, workdir)
-    output = _run(command, run.duration_s, workdir / f"{run.name}.ghz.out.json")
+    output, cpu_s = run_counted(command, run.duration_s, workdir / f"{run.name}.ghz.out.json")
     figures = parse_ghz(output)
     if run.rps and run.skip_first:
         # ghz counts the skipped calls out of `count` but not out of `total`: rate over the counted part.
         counted_s = figures.duration_s - run.skip_first / run.rps
         if counted_s > 0:
             figures = replace(figures, rps=figures.requests / counted_s)
-    return Measurement("ghz", run.load, figures, command, config)
+    return Measurement("ghz", run.load, figures, command, config, loadgen_cpu_s=cpu_s)
 
 
 def run_ghz_together(tools: Toolbox, runs: Sequence[GhzRun], workdir: Path) -> list[Measurement]:
@@ -154,8 +158,8 @@ def run_wrk(
         "--",
         str(paths_file),
     ]
-    output = _run(command, duration_s, workdir / f"{name}.wrk.txt")
-    return Measurement("wrk", f"c={connections} saturation", parse_wrk(output), command)
+    output, cpu_s = run_counted(command, duration_s, workdir / f"{name}.wrk.txt")
+    return Measurement("wrk", f"c={connections} saturation", parse_wrk(output), command, loadgen_cpu_s=cpu_s)
 
 
 def run_vegeta(
@@ -181,64 +185,32 @@ def run_vegeta(
         f"-targets={targets}",
         f"-output={results}",
     ]
-    _run(attack, duration_s, workdir / f"{name}.vegeta.attack.txt", expect_output=False)
+    _, cpu_s = run_counted(attack, duration_s, workdir / f"{name}.vegeta.attack.txt", expect_output=False)
     report = [tools.vegeta.path, "report", "-type=json", str(results)]
-    output = _run(report, 0, workdir / f"{name}.vegeta.json")
+    output = run_tool(report, 0, workdir / f"{name}.vegeta.json")
     results.unlink(missing_ok=True)  # every result of the run, large; the JSON report above stays
-    return Measurement("vegeta", f"{rate} req/s open loop", parse_vegeta(output), [*attack, "&&", *report])
+    figures = parse_vegeta(output)
+    command = [*attack, "&&", *report]
+    return Measurement("vegeta", f"{rate} req/s open loop", figures, command, loadgen_cpu_s=cpu_s)
 
 
-@dataclass(frozen=True)
-class VegetaTargetsRun:
-    """vegeta with a JSON targets file (`-format=json`: per-request method, URL, headers, base64 body).
-
-    rate 0 is saturation with `max_workers` workers. `lazy` reads the targets as it goes, so the attack
-    stops when they run out instead of starting over (distinct ids must never repeat).
-    """
-
-    name: str
-    targets: Path
-    duration_s: float
-    rate: int
-    max_workers: int | None = None
-    lazy: bool = False
-
-    @property
-    def load(self) -> str:
-        if self.rate:
-            return f"{self.rate} req/s open loop"
-        return f"max {self.max_workers} workers saturation"
+def run_tool(command: list[str], duration_s: float, save_to: Path, expect_output: bool = True) -> str:
+    output, _ = run_counted(command, duration_s, save_to, expect_output)
+    return output
 
 
-def run_vegeta_targets(tools: Toolbox, run: VegetaTargetsRun, workdir: Path) -> tuple[Measurement, Path]:
-    """The measurement and the results encoded as JSON lines (one per request, bodies base64)."""
-    results = workdir / f"{run.name}.vegeta.bin"
-    attack = [
-        tools.vegeta.path,
-        "attack",
-        "-format=json",
-        f"-targets={run.targets}",
-        f"-rate={run.rate}/1s" if run.rate else "-rate=0",
-        f"-duration={run.duration_s:g}s",
-        "-timeout=10s",
-        f"-output={results}",
-    ]
-    if run.max_workers:
-        attack.insert(-1, f"-max-workers={run.max_workers}")
-    if run.lazy:
-        attack.insert(-1, "-lazy")
-    _run(attack, run.duration_s, workdir / f"{run.name}.vegeta.attack.txt", expect_output=False)
-    report = [tools.vegeta.path, "report", "-type=json", str(results)]
-    output = _run(report, 0, workdir / f"{run.name}.vegeta.json")
-    encoded = workdir / f"{run.name}.vegeta.results.jsonl"
-    encode = [tools.vegeta.path, "encode", "-to=json", f"-output={encoded}", str(results)]
-    _run(encode, 0, workdir / f"{run.name}.vegeta.encode.txt", expect_output=False)
-    results.unlink(missing_ok=True)
-    measurement = Measurement("vegeta", run.load, parse_vegeta(output), [*attack, "&&", *report])
-    return measurement, encoded
+def children_cpu_s() -> float:
+    """CPU seconds of every child process this process has waited for (user + system)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
-def _run(command: list[str], duration_s: float, save_to: Path, expect_output: bool = True) -> str:
+def run_counted(
+    command: list[str], duration_s: float, save_to: Path, expect_output: bool = True
+) -> tuple[str, float]:
+    """Runs a load tool to completion: its output and the CPU seconds it used (the harness runs one
+    child at a time, so the children's rusage difference is this tool's)."""
+    cpu_before = children_cpu_s()
     try:
         result = subprocess.run(
             command, capture_output=True, text=True, timeout=duration_s + SLACK_S, check=False
@@ -252,4 +224,4 @@ def _run(command: list[str], duration_s: float, save_to: Path, expect_output: bo
         raise LoadRunError(
             f"{' '.join(command)} exited {result.returncode}: {(result.stderr or result.stdout)[-1500:]}"
         )
-    return result.stdout
+    return result.stdout, children_cpu_s() - cpu_before

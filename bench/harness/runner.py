@@ -15,24 +15,27 @@ from typing import Any
 
 import grpc
 
-from bench.harness import machine, report, terms
+from bench.harness import machine, plots, report, terms
 from bench.harness.catalog_probe import CatalogProbe
+from bench.harness.edges import start_reference_edge
 from bench.harness.figures import ERROR, Row
 from bench.harness.scenarios.context import Context, Durations
+from bench.harness.scenarios.cpu import run_b9
 from bench.harness.scenarios.edge import run_b1
 from bench.harness.scenarios.listing import run_b2, run_b4
+from bench.harness.scenarios.peer import run_b8
 from bench.harness.scenarios.search import run_b3
 from bench.harness.scenarios.seed import b5_row
 from bench.harness.scenarios.token_broker import run_b7
 from bench.harness.scenarios.webhooks import run_b6
-from bench.harness.stack import DESCRIPTOR, OwnStack, SeedResult, start_reference_edge
+from bench.harness.stack import DESCRIPTOR, OwnStack, SeedResult
 from bench.harness.target import Target
 from bench.harness.tools import ensure_tools
 
 ROOT = Path(__file__).resolve().parents[2]
 # A 1-minute load average above this many runnable tasks per core means other work shared the CPUs.
 BUSY_LOAD_PER_CORE = 1.5
-ALL_SCENARIOS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7")
+ALL_SCENARIOS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9")
 SCENARIO_NAMES = {
     "B1": "cached listing through the REST edge",
     "B2": "uncached listing",
@@ -41,6 +44,8 @@ SCENARIO_NAMES = {
     "B5": "seed",
     "B6": "inbound webhooks",
     "B7": "GetAccessToken",
+    "B8": "Node reference",
+    "B9": "CPU per request",
 }
 
 
@@ -78,7 +83,7 @@ def run(options: Options, say: Callable[[str], None] = print) -> int:
             seed = holder.seed(options.products)
             say(f"B5: seeded {seed.products:,} products in {seed.seconds:.1f} s")
             target = holder.start_services()
-            if not search_terms and "B3" in options.only:
+            if not search_terms and {"B3", "B8"} & set(options.only):
                 from devstack.processes import root_url
 
                 search_terms = terms.discover_terms(root_url(holder.datadir), options.products)
@@ -105,6 +110,8 @@ def run(options: Options, say: Callable[[str], None] = print) -> int:
             ("B5", lambda: [b5_row(seed, ctx.target)]),
             ("B6", lambda: run_b6(ctx)),
             ("B7", lambda: run_b7(ctx)),
+            ("B8", lambda: run_b8(ctx)),  # after B6: its FULLTEXT index rebuilds products
+            ("B9", lambda: run_b9(ctx)),  # last: the CPU of the runs B1, B2 and B8 accounted
         ]
         for scenario_id, step in steps:
             if scenario_id in options.only:
@@ -117,6 +124,7 @@ def run(options: Options, say: Callable[[str], None] = print) -> int:
         options, stamp, target, tools.describe(), rows, search_terms, elapsed, load_at_start
     )
     paths = report.write_report(options.results_dir, stamp, document, markdown)
+    _plot(document, options.results_dir, stamp, say)
     print(markdown)
     say(f"bench: {elapsed:.0f} s; report in {paths['json']} and {paths['latest']}")
     return 0
@@ -148,6 +156,16 @@ def _guarded(
                 )
             )
     return rows
+
+
+def _plot(document: dict[str, Any], results_dir: Path, stamp: str, say: Callable[[str], None]) -> None:
+    """A PNG per scenario group beside the report; a plot that fails never loses the report."""
+    try:
+        written = plots.render_plots(document, results_dir, stamp)
+    except Exception as error:
+        say(f"plots: not written ({_one_line(error)})")
+        return
+    say(f"plots: {', '.join(p.name for p in written) or 'none (no figures)'}")
 
 
 def _one_line(error: Exception) -> str:

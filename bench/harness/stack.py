@@ -1,13 +1,13 @@
 """The harness's own stack on free ports under a run directory: MariaDB, Redis, the services, Envoy.
 
 Two catalog instances share the database: one as deployed (response cache on) behind the edge, one
-with CATALOG_CACHE_ENABLED=false for the uncached scenarios. The reference server gets an Envoy of its
-own with the same configuration (start_reference_edge), for the harness's stack or any other target.
+with CATALOG_CACHE_ENABLED=false for the uncached scenarios; both serve metrics (a port per worker).
+Every process is kept under a label (`labelled`) for B9's CPU accounting. Envoys and the references
+are started by bench.harness.edges and bench.harness.reference_node.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import subprocess
 import sys
@@ -58,6 +58,14 @@ class OwnStack:
         self.extra_env: dict[str, str] = {}
         self.target: Target | None = None
         self.sandbox_url: str | None = None
+        self.labelled: dict[str, ManagedProcess] = {}  # label -> process (B9 samples their CPU)
+        self.metrics: dict[str, int] = {}  # catalog instance label -> worker 0's metrics port
+
+    def keep(self, label: str, proc: ManagedProcess) -> ManagedProcess:
+        """Tracks a process for stop() and under a label for B9."""
+        self.processes.append(proc)
+        self.labelled[label] = proc
+        return proc
 
     def log(self, name: str) -> Path:
         return self.run_dir / "logs" / f"{name}.log"
@@ -66,8 +74,8 @@ class OwnStack:
         db_port, redis_port = free_port(), free_port()
         self.say(f"stack: mariadb on {db_port} (buffer pool 2G), redis on {redis_port}, under {self.run_dir}")
         options = processes.MariaDBOptions(buffer_pool="2G")
-        self.processes.append(processes.start_mariadb(self.datadir, db_port, self.log("mariadb"), options))
-        self.processes.append(processes.start_redis(redis_port, self.run_dir / "redis", self.log("redis")))
+        self.keep("mariadb", processes.start_mariadb(self.datadir, db_port, self.log("mariadb"), options))
+        self.keep("redis", processes.start_redis(redis_port, self.run_dir / "redis", self.log("redis")))
         root = processes.root_url(self.datadir)
         databases = {db.schema: db for db in dbinit.dev_service_databases()}
         dbinit.init_databases(root, list(databases.values()))
@@ -76,7 +84,8 @@ class OwnStack:
         for name in ("catalog", "webhook", "auth"):
             url = dbinit.service_url(root, databases[schema[name]], "127.0.0.1", db_port)
             workers = self.catalog_workers if name in ("catalog", "webhook") else 1  # production runs several
-            self.plans[name] = services.ServicePlan(name, free_port(), 0, url, redis_url, workers)
+            metrics = free_port_block(workers) if name == "catalog" else 0
+            self.plans[name] = services.ServicePlan(name, free_port(), metrics, url, redis_url, workers)
         self.sandbox_url = self._start_sandbox()
         self.extra_env = {
             **services.peer_env(self.plans),
@@ -101,7 +110,7 @@ class OwnStack:
         proc = processes.spawn(
             "sandbox", [sys.executable, "-m", "sandbox"], self.log("sandbox"), env=env, cwd=ROOT, port=port
         )
-        self.processes.append(proc)
+        self.keep("sandbox", proc)
         try:
             processes.wait_for_port(port, 30, proc.process, "sandbox")
         except (RuntimeError, TimeoutError) as error:
@@ -145,7 +154,7 @@ class OwnStack:
         uncached = services.ServicePlan(
             "catalog",
             free_port(),
-            0,
+            free_port_block(self.catalog_workers),
             catalog.database_url,
             catalog.redis_url,
             self.catalog_workers,
@@ -153,6 +162,7 @@ class OwnStack:
         )
         for label, plan in (("catalog", catalog), ("catalog-uncached", uncached)):
             self._start_service(label, plan)
+        self.plans["catalog-uncached"] = uncached
         optional = {}
         for name in ("webhook", "auth"):
             try:
@@ -160,6 +170,8 @@ class OwnStack:
                 optional[name] = self.plans[name].address
             except StackError as error:
                 self.say(f"stack: {name} did not start, its scenarios will say so ({error})")
+        from bench.harness.edges import start_edge
+
         rest_url = start_edge(self, "edge", catalog.address, optional)
         auth = optional.get("auth")
         self.target = Target(
@@ -177,52 +189,18 @@ class OwnStack:
 
     def _start_service(self, label: str, plan: services.ServicePlan) -> None:
         self.say(f"stack: starting {label} on {plan.address} ({plan.workers} worker(s))")
-        proc = services.start(plan, self.log(label), self.extra_env)
-        self.processes.append(proc)
+        proc = self.keep(label, services.start(plan, self.log(label), self.extra_env))
+        if plan.name == "catalog" and plan.metrics_port:
+            self.metrics[label] = plan.metrics_port
         wait_serving(plan.address, proc, self.log(label))
 
     def stop(self, keep_data: bool = False) -> None:
         for proc in reversed(self.processes):
             proc.stop(timeout=20)
         self.processes.clear()
+        self.labelled.clear()
         if not keep_data:
             shutil.rmtree(self.datadir, ignore_errors=True)
-
-
-def start_edge(stack: OwnStack, name: str, catalog_address: str, others: dict[str, str]) -> str:
-    """An Envoy with the edge configuration in front of catalog_address; returns its base URL."""
-    import farmlokal_edge as edge
-    from devstack.envoy_process import start_envoy
-
-    listen, admin = free_port(), free_port()
-    unreachable = f"127.0.0.1:{free_port()}"  # absent services: Envoy answers 503 for their routes
-    config = edge.EdgeConfig(
-        listen_port=listen,
-        admin_port=admin,
-        catalog_address=catalog_address,
-        webhook_address=others.get("webhook", unreachable),
-        auth_address=others.get("auth", unreachable),
-        descriptor_path=DESCRIPTOR,
-    )
-    if stack.sandbox_url:  # admin routes verify JWTs with the stack's own sandbox keys
-        config = dataclasses.replace(config, jwks_uri=f"{stack.sandbox_url}/.well-known/jwks.json")
-    path = edge.write_edge_config(config, stack.run_dir / name / "envoy.yaml")
-    stack.say(f"stack: starting envoy '{name}' on {listen} -> catalog {catalog_address}")
-    stack.processes.append(start_envoy(path, admin, listen, stack.log(name)))
-    return f"http://127.0.0.1:{listen}"
-
-
-def start_reference_edge(stack: OwnStack, workers: int, response_file: Path | None) -> str:
-    """bench/reference_server.py with `workers` processes and its own Envoy; returns the Envoy's URL."""
-    port = free_port()
-    argv = [sys.executable, "-m", "bench.reference_server", "--port", str(port), "--workers", str(workers)]
-    if response_file is not None:
-        argv += ["--response-file", str(response_file)]
-    stack.say(f"stack: starting the reference server on {port} ({workers} worker(s))")
-    proc = processes.spawn("reference", argv, stack.log("reference"), env={"PYTHONUNBUFFERED": "1"}, cwd=ROOT)
-    stack.processes.append(proc)
-    wait_serving(f"127.0.0.1:{port}", proc, stack.log("reference"))
-    return start_edge(stack, "reference-edge", f"127.0.0.1:{port}", {})
 
 
 def wait_serving(address: str, proc: ManagedProcess, log: Path, timeout: float = 60.0) -> None:
@@ -242,6 +220,15 @@ def wait_serving(address: str, proc: ManagedProcess, log: Path, timeout: float =
                 last = str(error.code())
         time.sleep(0.2)
     raise StackError(f"{address} not SERVING within {timeout:.0f}s (last: {last}); see {log}")
+
+
+def free_port_block(count: int) -> int:
+    """The first of `count` consecutive free ports (a service's workers take metrics port + index)."""
+    for _ in range(50):
+        first = free_port()
+        if all(not processes.port_in_use(first + i) for i in range(1, count)):
+            return first
+    raise StackError(f"no {count} consecutive free ports found")
 
 
 def _environ(extra: dict[str, str]) -> dict[str, str]:

@@ -51,8 +51,7 @@ def discover_terms(database_url: str, products: int) -> list[SearchTerm]:
             rows = conn.execute(text("SELECT word, df FROM catalog.search_words WHERE df > 0")).all()
     finally:
         engine.dispose()
-    words = sorted((str(w), int(df)) for w, df in rows)
-    exact = [(w, df) for i, (w, df) in enumerate(words) if not _prefixes_next(words, i) and w.isalpha()]
+    exact = exact_words(sorted((str(w), int(df)) for w, df in rows))
     chosen = []
     for name, (target, low, high) in CLASSES.items():
         fits = [(w, df) for w, df in exact if low <= df / products <= high]
@@ -61,6 +60,11 @@ def discover_terms(database_url: str, products: int) -> list[SearchTerm]:
         word, df = min(fits, key=lambda item: (abs(item[1] / products - target), item[0]))
         chosen.append(SearchTerm(name, word, df, df / products))
     return chosen
+
+
+def exact_words(words: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Of sorted (word, df): the alphabetic words no other word starts with (df = their matches)."""
+    return [(w, df) for i, (w, df) in enumerate(words) if not _prefixes_next(words, i) and w.isalpha()]
 
 
 def _prefixes_next(words: list[tuple[str, int]], index: int) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bench.harness.target import Target
 from bench.harness.terms import SearchTerm
@@ -30,6 +30,8 @@ class Durations:
     b2_walk_depth: int
     b4_walk_depth: int
     drain: float = 120  # B6: at most this long for the webhook worker to process what was accepted
+    idle: float = 10  # B9: seconds without traffic for the idle CPU of each process
+    walk_budget: float = 60  # B3's worst classes: at most this long walking one class to its deep page
 
     @classmethod
     def full(cls) -> Durations:
@@ -40,7 +42,15 @@ class Durations:
     @classmethod
     def quick(cls) -> Durations:
         return cls(
-            fixed_rate=5, saturation=5, search=5, deep=4, b2_walk_depth=10, b4_walk_depth=100, drain=90
+            fixed_rate=5,
+            saturation=5,
+            search=5,
+            deep=4,
+            b2_walk_depth=10,
+            b4_walk_depth=100,
+            drain=90,
+            idle=5,
+            walk_budget=20,
         )
 
 
@@ -55,6 +65,7 @@ class Context:
     search_terms: list[SearchTerm] = field(default_factory=list)
     say: Callable[[str], None] = print
     stack: OwnStack | None = None  # the harness's own stack (databases readable, processes startable)
+    cpu_records: list[Any] = field(default_factory=list)  # accounting.CpuRecord of every accounted run
 
     @property
     def connections(self) -> int:

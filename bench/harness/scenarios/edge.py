@@ -6,8 +6,10 @@ from urllib.parse import urlencode
 
 import httpx
 
+from bench.harness import accounting, service_metrics
+from bench.harness.accounting import OURS_CACHED, PREBUILT_REFERENCE, Counters, accounted
 from bench.harness.catalog_probe import CatalogProbe
-from bench.harness.figures import Measurement, Row, fail_on_errors, ratio, verdict
+from bench.harness.figures import FAIL, Measurement, Row, fail_on_errors, ratio, verdict
 from bench.harness.loadgen import run_vegeta, run_wrk
 from bench.harness.report import number
 from bench.harness.scenarios.context import ORDERS, SORTS, Context, list_request
@@ -53,22 +55,73 @@ def run_b1(ctx: Context) -> list[Row]:
     ctx.say(
         f"B1: saturation, wrk c={SATURATION_CONNECTIONS} {ctx.durations.saturation:g}s, edge then reference"
     )
-    sat = run_wrk(ctx.tools, ctx.target.rest_url, paths, "saturation", workdir, ctx.durations.saturation)
-    sat_ref = run_wrk(
-        ctx.tools, reference_url, paths, "saturation-reference", workdir, ctx.durations.saturation
+    ours = Counters(catalog_label="catalog")
+    sat = accounted(
+        ctx,
+        "B1 cached saturation",
+        "ours",
+        OURS_CACHED,
+        lambda: run_wrk(
+            ctx.tools, ctx.target.rest_url, paths, "saturation", workdir, ctx.durations.saturation
+        ),
+        ours,
+        headline=True,
+    )
+    sat_ref = accounted(
+        ctx,
+        "B1 cached saturation",
+        "prebuilt reference",
+        PREBUILT_REFERENCE,
+        lambda: run_wrk(
+            ctx.tools, reference_url, paths, "saturation-reference", workdir, ctx.durations.saturation
+        ),
+        headline=True,
     )
     # The reference goes first here and last above, so a drift in background load favours neither.
     ctx.say(f"B1: fixed rate, vegeta {FIXED_RATE} req/s {ctx.durations.fixed_rate:g}s, reference then edge")
-    fixed_ref = run_vegeta(
-        ctx.tools, reference_url, paths, "fixed-reference", workdir, FIXED_RATE, ctx.durations.fixed_rate
+    fixed_ref = accounted(
+        ctx,
+        f"B1 cached {FIXED_RATE} req/s",
+        "prebuilt reference",
+        PREBUILT_REFERENCE,
+        lambda: run_vegeta(
+            ctx.tools, reference_url, paths, "fixed-reference", workdir, FIXED_RATE, ctx.durations.fixed_rate
+        ),
     )
     warm(ctx.target.rest_url, paths)  # the cache's TTL may have run out during the runs above
-    fixed = run_vegeta(
-        ctx.tools, ctx.target.rest_url, paths, "fixed", workdir, FIXED_RATE, ctx.durations.fixed_rate
+    fixed = accounted(
+        ctx,
+        f"B1 cached {FIXED_RATE} req/s",
+        "ours",
+        OURS_CACHED,
+        lambda: run_vegeta(
+            ctx.tools, ctx.target.rest_url, paths, "fixed", workdir, FIXED_RATE, ctx.durations.fixed_rate
+        ),
+        ours,
     )
-    rows = [saturation_row(sat, sat_ref, len(paths)), fixed_rate_row(fixed, fixed_ref)]
+    rows = [
+        saturation_row(sat.measurement, sat_ref.measurement, len(paths)),
+        fixed_rate_row(fixed.measurement, fixed_ref.measurement),
+    ]
+    for row, run in zip(rows, (sat, fixed), strict=True):
+        add_cache_check(row, run, cached=True)
     rows[0].extra["paths"] = paths
     return rows
+
+
+def add_cache_check(row: Row, run: accounting.Accounted, cached: bool) -> None:
+    """The run's cache counters in the note; a run that was not what it claims fails."""
+    if not run.counters_text:
+        return
+    row.note = "; ".join(filter(None, [row.note, run.counters_text]))
+    row.extra["calls_per_worker"] = run.calls_per_worker
+    if run.cache_hits is None or run.cache_misses is None:
+        return
+    requests = accounting.requests_served(run.measurement)
+    problem = service_metrics.cache_claim_problem(cached, run.cache_hits, run.cache_misses, requests)
+    if problem:
+        row.verdict = FAIL
+        row.note += f"; {problem}"
 
 
 def saturation_row(measured: Measurement, reference: Measurement, path_count: int) -> Row:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 
+from bench.harness.accounting import OURS_UNCACHED_GRPC, Counters, accounted
 from bench.harness.catalog_probe import CatalogProbe, Walk
 from bench.harness.figures import FAIL, NOT_APPLICABLE, Row, fail_on_errors, ratio, verdict
 from bench.harness.loadgen import GhzRun, run_ghz
 from bench.harness.report import number
 from bench.harness.scenarios.context import ORDERS, SORTS, Context, describe_request, list_request
+from bench.harness.scenarios.edge import add_cache_check
 
 B2_RATE = 200
 B2_P95_MS, B2_P99_MS, B2_MIN_RPS = 10.0, 25.0, 1000.0
@@ -56,7 +59,16 @@ def run_b2(ctx: Context) -> list[Row]:
             rps=B2_RATE,
             skip_first=B2_RATE // 2,
         )
-        measured = run_ghz(ctx.tools, run, workdir)
+        done = accounted(
+            ctx,
+            f"B2 uncached {label} {B2_RATE} req/s",
+            "ours",
+            OURS_UNCACHED_GRPC,
+            functools.partial(run_ghz, ctx.tools, run, workdir),
+            Counters(catalog_label="catalog-uncached"),
+            headline=True,
+        )
+        measured = done.measurement
         p95, p99 = measured.figures.p95_ms, measured.figures.p99_ms
         ok = p95 is not None and p99 is not None and p95 <= B2_P95_MS and p99 <= B2_P99_MS
         rows.append(
@@ -72,6 +84,7 @@ def run_b2(ctx: Context) -> list[Row]:
                 )
             )
         )
+        add_cache_check(rows[-1], done, cached=False)
     rows[0].note += "; slowest alone (p50 of 5 sequential calls): " + ", ".join(
         f"{name} {ms:.1f} ms" for name, ms in slowest[:3]
     )
@@ -86,7 +99,15 @@ def run_b2(ctx: Context) -> list[Row]:
         concurrency=SATURATION_CONCURRENCY,
         connections=ctx.connections,
     )
-    measured = run_ghz(ctx.tools, run, workdir)
+    done = accounted(
+        ctx,
+        "B2 uncached saturation",
+        "ours",
+        OURS_UNCACHED_GRPC,
+        functools.partial(run_ghz, ctx.tools, run, workdir),
+        Counters(catalog_label="catalog-uncached"),
+    )
+    measured = done.measurement
     rows.append(
         fail_on_errors(
             Row(
@@ -99,6 +120,7 @@ def run_b2(ctx: Context) -> list[Row]:
             )
         )
     )
+    add_cache_check(rows[-1], done, cached=False)
     if not all(walk.complete for walk in walks):
         short = [describe_request(w.request) for w in walks if not w.complete]
         rows[1].note += f"; {len(short)} queries ended before page {depth}: {', '.join(short[:3])}"

@@ -23,7 +23,7 @@ import httpx
 
 from bench.harness import webhooks as wh
 from bench.harness.figures import FAIL, Measurement, Row, fail_on_errors, verdict
-from bench.harness.loadgen import VegetaTargetsRun, run_vegeta_targets
+from bench.harness.loadgen_targets import VegetaTargetsRun, run_vegeta_targets
 from bench.harness.scenarios.context import Context
 from bench.harness.stack import WEBHOOK_SECRET, WEBHOOK_SOURCE
 from farmlokal_common import webhook_signature as sig
