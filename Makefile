@@ -17,7 +17,7 @@ SEED_ARGS ?=
 .PHONY: help deps gen up down status logs seed migrate test lint fmt bench bench-catalog check-compose env-example openapi openapi-check
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 deps: ## install what is missing: MariaDB, Redis, libmariadb-dev, uv, .venv (uv sync --frozen)
 	@scripts/bootstrap.sh
@@ -103,3 +103,38 @@ check-rules: ## promtool check config/rules and promtool test rules (deploy/prom
 
 test-observability: gen docs-assets ## /docs in headless Chromium, a real Prometheus on a real stack (tests/observability)
 	@$(PYTEST) tests/observability $(PYTEST_ARGS)
+
+.PHONY: k8s-edge-config k8s-render k8s-check test-distributed
+
+# Helm 3, pinned, built from the Go module proxy into build/tools like the other Go tools.
+HELM_VERSION := v3.22.0
+HELM := build/tools/helm-$(HELM_VERSION)/helm
+CHART := deploy/helm/farmlokal
+K8S_VERSIONS := 1.30.0 1.34.0
+KUBERNETES_VALIDATE := .venv/bin/kubernetes-validate
+
+$(HELM):
+	@echo "installing helm $(HELM_VERSION) into $(@D) (go install)" >&2
+	@GOBIN=$(CURDIR)/$(@D) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+k8s-edge-config: gen ## render the chart's edge config (deploy/helm/farmlokal/files/edge) with farmlokal_edge
+	@$(PY) deploy/helm/edge_config.py
+
+k8s-render: ## print the chart's manifests for the default values (helm template); nothing else on stdout
+	@$(MAKE) --no-print-directory gen $(HELM) >&2
+	@$(PY) deploy/helm/edge_config.py >&2
+	@$(HELM) template farmlokal $(CHART) --kube-version 1.34.0
+
+k8s-check: gen $(HELM) ## helm lint; kubernetes-validate --strict, default and production values, Kubernetes 1.30 and 1.34; tests/k8s
+	@$(PY) deploy/helm/edge_config.py --check
+	@$(HELM) lint --strict $(CHART)
+	@$(HELM) lint --strict $(CHART) -f $(CHART)/values-production.yaml
+	@for values in values.yaml values-production.yaml; do for version in $(K8S_VERSIONS); do \
+		$(HELM) template farmlokal $(CHART) --kube-version $$version -f $(CHART)/$$values \
+			| $(KUBERNETES_VALIDATE) --strict --quiet -k $$version - || exit 1; \
+		echo "k8s-check: $$values valid for Kubernetes $$version (kubernetes-validate --strict)"; \
+	done; done
+	@HELM=$(CURDIR)/$(HELM) $(PYTEST) -m k8s tests/k8s $(PYTEST_ARGS)
+
+test-distributed: gen ## one service host of two cut off under load: hosts in network namespaces (root), tests/distributed
+	@$(PYTEST) -m distributed tests/distributed -s $(PYTEST_ARGS)
