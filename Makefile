@@ -14,7 +14,7 @@ N ?= 40
 PYTEST_ARGS ?=
 SEED_ARGS ?=
 
-.PHONY: help deps gen up down status logs seed migrate test lint fmt bench bench-catalog check-compose env-example openapi openapi-check
+.PHONY: help deps gen up down status logs seed migrate test lint fmt bench bench-catalog bench-peer check-compose env-example openapi openapi-check
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -75,6 +75,9 @@ bench: gen ## the benchmark report (python -m bench; BENCH_ARGS=--quick for a sm
 
 bench-catalog: gen ## the catalog scenarios only (B1-B5: listing, search, deep pages, seed)
 	@$(MAKE) --no-print-directory bench BENCH_ARGS="--only B1,B2,B3,B4,B5 $(BENCH_ARGS)"
+
+bench-peer: gen ## ours beside the Node reference, with CPU per request (B1, B2, B8, B9)
+	@$(MAKE) --no-print-directory bench BENCH_ARGS="--only B1,B2,B8,B9 $(BENCH_ARGS)"
 
 .PHONY: test-faults fuzz loadtest test-interop
 
