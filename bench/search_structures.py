@@ -143,9 +143,11 @@ def load(url: str, rate: float, seconds: float, only: str) -> int:
         nonlocal errors
         try:
             reader.list_page(query)
-        except Exception:  # counted and reported
+        except Exception as error:  # counted and reported
             with lock:
                 errors += 1
+                if errors <= 3:
+                    print(f"error in {name} {query}: {error!r}"[:2000], file=sys.stderr)
             return
         took = (time.perf_counter() - due) * 1000
         with lock:

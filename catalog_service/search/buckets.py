@@ -130,12 +130,12 @@ def ordered(
         rows = conn.execute(text(sql), params).fetchall()
         reads.statements += 1
         reads.bucket_rows += len(rows)
-        reads.bitmap_bytes += sum(len(r.bits) for r in rows)
-        for r in rows:
-            yield Bucket(int(r.id), r.lo, int(r.lo_id), int(r.members), BitMap.deserialize(r.bits))
+        reads.bitmap_bytes += sum(len(r[4]) for r in rows)
+        for id_, lo, lo_id, members, bits in rows:
+            yield Bucket(id_, lo, lo_id, members, BitMap.deserialize(bits))
         if len(rows) < batch:
             return
-        after = (rows[-1].lo, int(rows[-1].lo_id))
+        after = (rows[-1][1], rows[-1][2])
         first = False
         batch = min(max_batch, batch * 4)
 

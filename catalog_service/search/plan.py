@@ -311,7 +311,7 @@ def price_set(conn: Connection, query: ListQuery, reads: Reads) -> BitMap:
         ).fetchall()
         reads.statements += 1
         reads.entries += len(ids)
-        found.update(int(r.id) for r in ids)
+        found |= BitMap([r[0] for r in ids])  # by position: a Row's attributes cost 10x more
     reads.steps.append(f"price set {len(found)} ({edges} edge buckets)")
     return found
 
@@ -417,7 +417,7 @@ def _direct_keys(
     ).fetchall()
     reads.statements += 1
     reads.lookups += len(ids)
-    return [(int(r.id), r.k) for r in rows]
+    return [(r[0], r[1]) for r in rows]
 
 
 def _walk(
@@ -462,10 +462,10 @@ def _walk(
         ).fetchall()
         reads.statements += 1
         reads.entries += len(rows)
-        found.extend((int(r.id), r.k) for r in rows if int(r.id) in candidates)
+        found.extend((r[0], r[1]) for r in rows if r[0] in candidates)
         if len(rows) < chunk:
             break
-        resume = (rows[-1].k, int(rows[-1].id))
+        resume = (rows[-1][1], rows[-1][0])
         chunk = min(chunk * 4, buckets.SPLIT_AT)
     return found[:needed]
 
