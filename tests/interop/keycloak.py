@@ -64,13 +64,21 @@ def distribution(log: Path) -> Path:
 
 def _fetch(root: Path, home: Path, log: Path) -> None:
     downloads = root / "downloads"
-    subprocess.run(
-        ["mvn", "-q", "-B", "dependency:copy", f"-Dartifact={ARTIFACT}", f"-DoutputDirectory={downloads}"],
-        check=True,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        timeout=600,
-    )
+    with log.open("ab") as out:
+        subprocess.run(
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "dependency:copy",
+                f"-Dartifact={ARTIFACT}",
+                f"-DoutputDirectory={downloads}",
+            ],
+            check=True,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=600,
+        )
     staging = root / f"keycloak-{VERSION}.unpacking"
     shutil.rmtree(staging, ignore_errors=True)
     with zipfile.ZipFile(downloads / f"keycloak-quarkus-dist-{VERSION}.zip") as archive:
