@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import math
 import time
@@ -18,9 +17,9 @@ from farmlokal_common.outage import Backoff
 log = logging.getLogger("farmlokal.rate_limit")
 
 # GCRA (generic cell rate algorithm): one key per client and route holding the theoretical arrival
-# time (TAT). Redis TIME is the clock, so replicas with skewed clocks agree. A request is charged at
-# its arrival, `age` ms before now: a request that queued for a serving thread (a stalled database
-# holding the others) is not charged late, so a burst of queued requests is not a burst of charges.
+# time (TAT). Redis TIME is the clock, so replicas with skewed clocks agree. A request that queued for
+# a serving thread (a stalled database holding the others) is charged `age` ms before now, near its
+# arrival, so a burst of queued requests is not a burst of charges (see arrival_age_ms).
 # Returns {allowed, remaining, retry_after_ms, reset_ms}. Other scripts (the response cache) include
 # this function to answer a rate-limit check and their own lookup in one round trip.
 GCRA_FUNCTION = """
@@ -40,13 +39,18 @@ local function gcra(key, emission, burst, age)
 end
 """
 _GCRA = GCRA_FUNCTION + "return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))"
-# A request older than this is charged as if it arrived this long ago (a bound on a bad clock read).
-MAX_AGE_MS = 60_000
+# Waits up to this long are ordinary scheduling and charged now, in the order requests reach Redis:
+# GCRA counts exactly only when its clock never goes back, and concurrent requests charged at their
+# own arrivals would reach it out of order (one too many rejected at the limit). A longer wait is a
+# queue: charged this long after arrival.
+ORDINARY_WAIT_MS = 250
+MAX_AGE_MS = 60_000  # a bound on a bad clock read
 
 
 def arrival_age_ms() -> int:
-    """Milliseconds since the served call arrived (0 outside a call)."""
-    return min(int(request_context.seconds_since_arrival() * 1000), MAX_AGE_MS)
+    """How many ms before now to charge the served call (0 outside a call or after a short wait)."""
+    waited = int(request_context.seconds_since_arrival() * 1000)
+    return min(max(0, waited - ORDINARY_WAIT_MS), MAX_AGE_MS)
 
 
 @dataclass(frozen=True)
@@ -156,43 +160,6 @@ class RateLimiter:
             log.warning("rate limiter failing open: redis unreachable", extra={"error": type(error).__name__})
 
 
-@dataclass
-class DeferredCheck:
-    """A rate-limit check handed from the interceptor to the response cache, which answers it in the
-    same Redis round trip as its lookup; `decision` is set once it has been answered."""
-
-    limiter: RateLimiter
-    route: str
-    client_key: str
-    limit: Limit
-    decision: Decision | None = None
-    done: bool = False
-
-    @property
-    def key(self) -> str:
-        return self.limiter.key(self.route, self.client_key)
-
-    def script_args(self) -> list[float]:
-        """The arguments of GCRA_FUNCTION's gcra() after the key: emission, burst, arrival age."""
-        return [self.limit.emission_ms, self.limit.requests, arrival_age_ms()]
-
-    def answer(self, reply: list[object] | None, error: redis.RedisError | None = None) -> Decision | None:
-        """Records the script's reply (None with the Redis error: fail open)."""
-        self.done = True
-        if reply is None:
-            if error is not None:
-                self.limiter.fail_open(error)
-            return None
-        self.decision = Decision.from_script(self.limit, reply)
-        return self.decision
-
-    def check_now(self) -> Decision | None:
-        """The standalone check, for paths that do not reach the cache lookup."""
-        self.done = True
-        self.decision = self.limiter.check(self.route, self.client_key)
-        return self.decision
-
-
 def enforce(decision: Decision | None, route: str) -> None:
     """Raises RateLimited (counted) when the decision rejects the request."""
     if decision is None or decision.allowed:
@@ -203,22 +170,3 @@ def enforce(decision: Decision | None, route: str) -> None:
         f"retry after {decision.retry_after_seconds} s",
         decision.retry_after_seconds,
     )
-
-
-_deferred: contextvars.ContextVar[DeferredCheck | None] = contextvars.ContextVar(
-    "deferred_check", default=None
-)
-
-
-def defer(check: DeferredCheck) -> contextvars.Token[DeferredCheck | None]:
-    return _deferred.set(check)
-
-
-def undefer(token: contextvars.Token[DeferredCheck | None]) -> None:
-    _deferred.reset(token)
-
-
-def take_deferred() -> DeferredCheck | None:
-    """The current call's deferred check, if it has not been answered yet."""
-    check = _deferred.get()
-    return check if check is not None and not check.done else None

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import redis
 
-from farmlokal_common import rate_limit, request_context
+from farmlokal_common import deferred_rate_limit, rate_limit, request_context
 from farmlokal_common.dependency_errors import QUERY_TOO_SLOW
 from farmlokal_common.errors import Unavailable
 from farmlokal_common.metrics import CACHE_EVENTS
@@ -77,7 +77,7 @@ class ResponseCache:
     def get_or_compute(self, canonical_query: str, compute: Callable[[], bytes]) -> bytes:
         """The cached value, or compute() once per key; the call's deferred rate-limit check (if
         the interceptor left one) is answered first, in the same Redis round trip as the lookup."""
-        gate = rate_limit.take_deferred()
+        gate = deferred_rate_limit.take_deferred()
         if not self._settings.enabled or self._redis_down.active():
             if gate is not None:
                 rate_limit.enforce(gate.check_now(), gate.route)
@@ -110,7 +110,7 @@ class ResponseCache:
                 "cache generation not bumped: redis unreachable", extra={"error": type(error).__name__}
             )
 
-    def _get(self, digest: str, gate: rate_limit.DeferredCheck | None) -> tuple[str, bytes | None]:
+    def _get(self, digest: str, gate: deferred_rate_limit.DeferredCheck | None) -> tuple[str, bytes | None]:
         prefix = f"{self._settings.namespace}:resp:"
         if gate is None:
             result = self._lookup(keys=[self.generation_key], args=[prefix, digest])

@@ -13,9 +13,10 @@ from typing import Any
 
 import grpc
 
-from farmlokal_common import rate_limit, response_headers
+from farmlokal_common import deferred_rate_limit, rate_limit, response_headers
+from farmlokal_common.deferred_rate_limit import DeferredCheck
 from farmlokal_common.interceptors import UnaryBehavior, wrap_unary
-from farmlokal_common.rate_limit import Decision, DeferredCheck, RateLimiter
+from farmlokal_common.rate_limit import Decision, RateLimiter
 
 SUBJECT_HEADER = "x-auth-subject"
 
@@ -69,11 +70,11 @@ class RateLimitInterceptor(grpc.ServerInterceptor):
                     rate_limit.enforce(decision, route)
                     return behavior(request, context)
                 check = DeferredCheck(self._limiter, route, client, limit)
-                token = rate_limit.defer(check)
+                token = deferred_rate_limit.defer(check)
                 try:
                     response = behavior(request, context)
                 finally:
-                    rate_limit.undefer(token)
+                    deferred_rate_limit.undefer(token)
                     if not check.done:
                         check.check_now()
                     _publish(check.decision)
