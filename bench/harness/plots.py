@@ -69,8 +69,17 @@ def common_prefix(rows: Sequence[Mapping[str, Any]]) -> str:
     return prefix[: cut + 2] if cut > 0 else ""
 
 
+def _once(seen: set[str], label: str) -> str | None:
+    """A legend label the first time it is drawn, None after (one legend entry each)."""
+    if label in seen:
+        return None
+    seen.add(label)
+    return label
+
+
 def _latency_panel(ax: Any, rows: Sequence[Mapping[str, Any]]) -> None:
     height = 0.8 / (len(PERCENTILES) * 2)
+    seen: set[str] = set()
     for index, row in enumerate(rows):
         mine, theirs = _figures(row.get("measurement")), _figures(row.get("reference"))
         limits = bar_limits(str(row.get("bar", "")), theirs)
@@ -78,7 +87,7 @@ def _latency_panel(ax: Any, rows: Sequence[Mapping[str, Any]]) -> None:
             y = index - 0.4 + height * (2 * k + 0.5)
             value = mine.get(f"{name}_ms") if mine else None
             if value:
-                ax.barh(y, value, height, color=COLOURS[name], label=name if index == 0 else None)
+                ax.barh(y, value, height, color=COLOURS[name], label=_once(seen, name))
             reference = theirs.get(f"{name}_ms") if theirs else None
             if reference:
                 ax.barh(
@@ -88,7 +97,7 @@ def _latency_panel(ax: Any, rows: Sequence[Mapping[str, Any]]) -> None:
                     color="none",
                     edgecolor=COLOURS[name],
                     hatch="///",
-                    label=f"reference {name}" if index == 0 else None,
+                    label=_once(seen, f"reference {name}"),
                 )
             if name in limits:
                 ax.plot(
@@ -96,17 +105,18 @@ def _latency_panel(ax: Any, rows: Sequence[Mapping[str, Any]]) -> None:
                     [y - height / 2, y + 1.5 * height],
                     color="red",
                     linewidth=2,
-                    label="bar" if index == 0 and name == "p99" else None,
+                    label=_once(seen, "bar"),
                 )
     ax.set_xscale("log")
     ax.set_xlabel("latency, ms (log); hatched: same-run reference; red: the bar")
 
 
 def _throughput_panel(ax: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+    seen: set[str] = set()
     for index, row in enumerate(rows):
         mine, theirs = _figures(row.get("measurement")), _figures(row.get("reference"))
         if mine:
-            ax.barh(index - 0.2, mine["rps"], 0.4, color="#31a354", label="measured" if index == 0 else None)
+            ax.barh(index - 0.2, mine["rps"], 0.4, color="#31a354", label=_once(seen, "measured"))
         if theirs:
             ax.barh(
                 index + 0.2,
@@ -115,7 +125,7 @@ def _throughput_panel(ax: Any, rows: Sequence[Mapping[str, Any]]) -> None:
                 color="none",
                 edgecolor="#31a354",
                 hatch="///",
-                label="reference" if index == 0 else None,
+                label=_once(seen, "reference"),
             )
         limit = bar_limits(str(row.get("bar", "")), theirs).get("rps")
         if limit:

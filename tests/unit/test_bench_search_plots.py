@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from bench.harness import plots, search_classes
+from bench.harness.loadgen import GhzRun, ghz_config
+from bench.harness.scenarios.search_worst import bounded_walk
 from bench.harness.terms import SearchTerm
 
 FIXTURE = Path(__file__).parent / "data" / "bench_result_quick.json"
@@ -95,3 +99,33 @@ def test_a_group_without_figures_draws_nothing(tmp_path: Path) -> None:
     rows = [{"id": "B5", "scenario": "seed", "verdict": "n/a", "bar": "-", "measurement": None}]
     assert plots.render_plots({"rows": rows, "stamp": "S"}, tmp_path, "S") == []
     shutil.rmtree(tmp_path)
+
+
+class _Pages:
+    """A stand-in for CatalogProbe.list: `pages` pages, cursor 'c<n>' to page n + 1."""
+
+    def __init__(self, pages: int) -> None:
+        self.pages, self.calls = pages, 0
+
+    def list(self, request: dict[str, str]) -> SimpleNamespace:
+        self.calls += 1
+        page = int(request.get("cursor", "c1")[1:])
+        more = page < self.pages
+        return SimpleNamespace(has_more=more, next_cursor=f"c{page + 1}" if more else "")
+
+
+def test_bounded_walk_reaches_the_page_or_says_where_it_stopped() -> None:
+    later = time.monotonic() + 60
+    walk = bounded_walk(_Pages(100), {"q": "x"}, 5, later)  # type: ignore[arg-type]
+    assert (walk.depth, walk.complete, walk.cursor) == (5, True, "c5")
+    short = bounded_walk(_Pages(3), {"q": "x"}, 5, later)  # type: ignore[arg-type]
+    assert (short.depth, short.complete) == (3, False)
+    pages = _Pages(100)
+    late = bounded_walk(pages, {"q": "x"}, 50, time.monotonic() - 1)  # type: ignore[arg-type]
+    assert (late.depth, late.complete, pages.calls) == (1, False, 0)
+
+
+def test_a_slow_class_run_has_a_call_timeout() -> None:
+    run = GhzRun("worst", "search", "127.0.0.1:1", [{"q": "x"}], 5, 50, 4, rps=50, timeout_s=5.0)
+    assert ghz_config(run)["timeout"] == "5s"
+    assert ghz_config(GhzRun("b", "search", "127.0.0.1:1", [{}], 5, 50, 4))["timeout"] == "10s"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from bench.harness.catalog_probe import CatalogProbe
-from bench.harness.figures import SKIPPED, Row, fail_on_errors, verdict
+from bench.harness.figures import ERROR, SKIPPED, Row, fail_on_errors, verdict
 from bench.harness.loadgen import GhzRun, run_ghz
 from bench.harness.scenarios.context import ORDERS, SORTS, Context, list_request
+from bench.harness.scenarios.search_worst import run_b3_worst
 from bench.harness.terms import CLASSES
 
 B3_RATE = 50
@@ -64,4 +65,10 @@ def run_b3(ctx: Context) -> list[Row]:
                 )
             )
         )
-    return rows
+    try:
+        worst = run_b3_worst(ctx)
+    except Exception as error:  # the per-class rows above are kept
+        ctx.say(f"B3: worst cases failed: {error}")
+        bar = f"p95 <= {B3_P95_MS:g} ms, p99 <= {B3_P99_MS:g} ms"
+        worst = [Row(id="B3", scenario="search worst cases", bar=bar, verdict=ERROR, note=str(error)[:300])]
+    return rows + worst
