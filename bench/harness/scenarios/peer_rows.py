@@ -84,7 +84,8 @@ def check_row(
         verdict=verdict(not bad),
         note=f"{len(checks) - len(bad)}/{len(checks)} equal (uncached pairs, then one cached pair): "
         + described
-        + f"; reference search: {SEARCH_MODE}",
+        + f"; reference search: {SEARCH_MODE}"
+        + (f" (index built in {setup.fulltext_build_s:.1f} s)" if setup.fulltext_build_s is not None else ""),
         extra={"checks": [c.__dict__ for c in checks]},
     )
 
