@@ -27,6 +27,7 @@ INSTALL_DIR = ROOT / "build" / "reference-node"
 FULLTEXT_INDEX = "ft_reference_products"
 # The limiter stays in the request path (one INCR per request) but never rejects, as on our side.
 RATE_LIMIT = "1000000"
+LOCK_WAIT_S = 120
 Say = Callable[[str], None]
 
 
@@ -131,6 +132,8 @@ def ensure_fulltext(root_url: str, say: Say = print) -> float | None:
                 return None
             say("B8: adding FULLTEXT (name, description) to catalog.products for the reference's search")
             started = time.monotonic()
+            # A transaction left open on products would make the ALTER wait forever: bounded here.
+            conn.execute(text(f"SET SESSION lock_wait_timeout = {LOCK_WAIT_S}"))
             conn.execute(
                 text(f"ALTER TABLE catalog.products ADD FULLTEXT INDEX {FULLTEXT_INDEX} (name, description)")
             )
