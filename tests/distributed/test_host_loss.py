@@ -1,13 +1,14 @@
 """One of two service hosts dies under load; the edge serves from the other; the host comes back.
 
 A mixed load (listings, token-info, signed webhooks; 30 req/s for 60 s) goes through the edge. At 15 s
-host a's cable is pulled, 2 s later its catalog, webhook and auth processes are SIGKILLed; at 35 s it
+host a's cable is pulled, 2 s later its catalog, webhook and auth processes are SIGKILLed; at 30 s it
 is reconnected and its services started again. The test fails when:
 - a request that finished before the cut failed, or one that left after the edge had taken host a out
   of every cluster (health checks, outlier detection) failed: errors are allowed only for what was in
   flight at the cut or sent before the edge could know;
-- the edge took longer than 10 s to stop using host a, or 15 s to use it again once it was back, or
-  host a served no traffic after coming back;
+- the edge took longer than 10 s to stop using host a, or 10 s to use it again once its services
+  listened again (how long they take to start depends on the machine's load: printed, not bounded),
+  or host a served no traffic after coming back;
 - a webhook was lost (every event sent, re-sent as the supplier would after a failed answer, is
   processed), processed twice (more than one product or more than one catalog write for it), or dead;
 - the token broker fetched more than once per expiry or let the token expire.
@@ -42,9 +43,9 @@ RATE = 30.0
 SECONDS = 60.0
 CUT_AT = 15.0
 KILL_AFTER = 2.0
-BACK_AT = 35.0
+BACK_AT = 30.0
 EJECT_WITHIN = 10.0
-RETURN_WITHIN = 15.0
+RETURN_WITHIN = 10.0
 DRAIN_WITHIN = 90.0
 
 
@@ -109,6 +110,7 @@ def test_a_host_dies_under_load_and_comes_back(cluster: Cluster) -> None:
             reconnected = time.monotonic()
             cluster.host("a").reconnect()
             cluster.start_services("a")
+            listening = time.monotonic()
             wait_until(lambda: watch.first(reconnected, "a", healthy=True) is not None, 60, "host a back")
             back = watch.first(reconnected, "a", healthy=True)
             assert back is not None
@@ -149,7 +151,8 @@ def test_a_host_dies_under_load_and_comes_back(cluster: Cluster) -> None:
             1 for a in failed if cut <= a.started < ejected
         ),
         "edge took host a out after (s)": round(ejected - cut, 2),
-        "host a back at the edge after (s, from reconnect + restart)": round(back - reconnected, 2),
+        "host a's services listening after (s, from reconnect)": round(listening - reconnected, 2),
+        "host a back at the edge after (s, from its services listening)": round(back - listening, 2),
         "served by host a after its return (edge rq_success)": {
             k: served_at_end.get(k, 0) - v for k, v in served_at_return.items()
         },
@@ -172,7 +175,7 @@ def test_a_host_dies_under_load_and_comes_back(cluster: Cluster) -> None:
     assert not before_cut, f"requests failed before the cut: {before_cut[:5]}"
     assert not after_ejection, f"requests failed after the edge took host a out: {after_ejection[:5]}"
     assert ejected - cut < EJECT_WITHIN
-    assert back - reconnected < RETURN_WITHIN
+    assert back - listening < RETURN_WITHIN
     assert served_at_end.get("catalog", 0) > served_at_return.get("catalog", 0), "host a got no listings back"
     assert served_at_end.get("webhook", 0) > served_at_return.get("webhook", 0), "host a got no webhooks back"
     assert all(a.ok and a.detail in ("accepted", "duplicate") for a in again), again
