@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import statistics
 import sys
 import threading
@@ -116,7 +117,16 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
 
 
-def load(url: str, rate: float, seconds: float, only: str) -> int:
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process (0 without a pid)."""
+    if not pid:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(url: str, rate: float, seconds: float, only: str, db_pid: int = 0) -> int:
     """Open loop at `rate` requests/s over every class, sort and page (first and 50), through
     ProductReader.list_page (the service's read path, planner included) on 16 threads; latency from
     each request's scheduled time, so queueing counts. Prints p50/p95/p99 per class."""
@@ -155,7 +165,8 @@ def load(url: str, rate: float, seconds: float, only: str) -> int:
 
     total = int(rate * seconds)
     started = time.perf_counter()
-    load_before = __import__("os").getloadavg()
+    load_before = os.getloadavg()
+    cpu_before = os.times().user + os.times().system, process_cpu(db_pid)
     with ThreadPoolExecutor(16) as pool:
         for n in range(total):
             due = started + n / rate
@@ -164,8 +175,12 @@ def load(url: str, rate: float, seconds: float, only: str) -> int:
                 time.sleep(pause)
             name, query = shapes[n % len(shapes)]
             pool.submit(one, name, query, due)
+    own = os.times().user + os.times().system - cpu_before[0]
+    db = process_cpu(db_pid) - cpu_before[1]
     print(f"{total} requests at {rate}/s over {len(shapes)} shapes, {errors} errors;"
-          f" load average {load_before} before, {__import__('os').getloadavg()} after")  # fmt: skip
+          f" load average {load_before} before, {os.getloadavg()} after; CPU per request:"
+          f" {own * 1000 / total:.2f} ms this process (plan, driver, load generator),"
+          f" {db * 1000 / total:.2f} ms MariaDB")  # fmt: skip
     print("| class | requests | p50 ms | p95 ms | p99 ms | max ms |")
     print("|---|---|---|---|---|---|")
     every: list[float] = []
@@ -187,9 +202,10 @@ def main() -> int:
     parser.add_argument("--no-legacy", action="store_true")
     parser.add_argument("--rate", type=float, default=0, help="open-loop load at this rate instead")
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--db-pid", type=int, default=0, help="MariaDB's pid, for its CPU per request")
     args = parser.parse_args()
     if args.rate:
-        return load(args.url, args.rate, args.seconds, args.only)
+        return load(args.url, args.rate, args.seconds, args.only, args.db_pid)
     engine = create_engine(args.url, isolation_level="AUTOCOMMIT")
     print("| class | sort | page | new p50 | new p95 | rows | bitmap rows | bucket rows | entries | lookups"
           " | stmts | Handler_read | legacy ms | same | steps |")  # fmt: skip

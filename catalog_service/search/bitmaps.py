@@ -74,12 +74,12 @@ def read_sets(conn: Connection, keys: Iterable[SetKey], reads: Reads | None = No
     found: dict[SetKey, BitMap] = {(k, s): BitMap() for k, ids in by_kind.items() for s in ids}
     if not by_kind:
         return found
-    parts = [
-        f"SELECT kind, set_id, bits FROM search_bitmaps WHERE kind = {int(kind)}"
-        f" AND set_id IN ({', '.join(str(i) for i in sorted(ids))})"
+    # One table, ranges ORed: no UNION (whose temporary table would hold the bitmaps).
+    where = " OR ".join(
+        f"(kind = {int(kind)} AND set_id IN ({', '.join(str(i) for i in sorted(ids))}))"
         for kind, ids in sorted(by_kind.items())
-    ]
-    rows = conn.execute(text(" UNION ALL ".join(parts))).fetchall()
+    )
+    rows = conn.execute(text(f"SELECT kind, set_id, bits FROM search_bitmaps WHERE {where}")).fetchall()
     pieces: dict[SetKey, list[BitMap]] = {}
     size = 0
     for kind, set_id, bits in rows:
