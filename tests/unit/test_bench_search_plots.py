@@ -12,8 +12,9 @@ from types import SimpleNamespace
 import pytest
 
 from bench.harness import plots, search_classes
+from bench.harness.figures import Figures, Measurement
 from bench.harness.loadgen import GhzRun, ghz_config
-from bench.harness.scenarios.search_worst import bounded_walk
+from bench.harness.scenarios.search_worst import alone_baseline, bounded_walk
 from bench.harness.terms import SearchTerm
 
 FIXTURE = Path(__file__).parent / "data" / "bench_result_quick.json"
@@ -129,3 +130,17 @@ def test_a_slow_class_run_has_a_call_timeout() -> None:
     run = GhzRun("worst", "search", "127.0.0.1:1", [{"q": "x"}], 5, 50, 4, rps=50, timeout_s=5.0)
     assert ghz_config(run)["timeout"] == "5s"
     assert ghz_config(GhzRun("b", "search", "127.0.0.1:1", [{}], 5, 50, 4))["timeout"] == "10s"
+
+
+def _b2(p95: float, errors: int = 0) -> Measurement:
+    figures = Figures(
+        1000, 5.0, 200.0, 2.0, p95, p95 * 2, p95 * 3, errors, {"Unavailable": errors} if errors else {}
+    )
+    return Measurement("ghz", "200 req/s open loop", figures, ["ghz"])
+
+
+def test_load_test_baseline_is_the_clean_alone_runs() -> None:
+    assert alone_baseline([_b2(10.0), _b2(14.0)])[0] == pytest.approx(12.0)
+    baseline, shown = alone_baseline([_b2(140.0, errors=13), _b2(12.0)])
+    assert baseline == pytest.approx(12.0) and shown.figures.p95_ms == 12.0
+    assert alone_baseline([_b2(20.0, errors=1), _b2(30.0, errors=2)])[0] == pytest.approx(25.0)
