@@ -85,7 +85,21 @@ def _method_route(service: PublicService, method: PublicMethod, rest: bool) -> d
         # Only when the request cannot have been served: no connection, a refused stream, or a
         # reset before any answer (a host that died). Never on a status the service chose: a read
         # that took too long would only take too long twice. The cluster's retry budget bounds them.
-        action["retry_policy"] = {"retry_on": "connect-failure,refused-stream,reset", "num_retries": 1}
+        # The retry goes to another replica when there is one (a dead host is not asked twice).
+        action["retry_policy"] = {
+            "retry_on": "connect-failure,refused-stream,reset",
+            "num_retries": 1,
+            "retry_host_predicate": [
+                {
+                    "name": "envoy.retry_host_predicates.previous_hosts",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3"
+                        ".PreviousHostsPredicate"
+                    },
+                }
+            ],
+            "host_selection_retry_max_attempts": 3,
+        }
     match: dict[str, Any] = {"path": f"/{service.name}/{method.name}"}
     route: dict[str, Any] = {
         "name": f"{service.name}/{method.name}{' (REST)' if rest else ''}",
