@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 from farmlokal.auth.v1 import auth_internal_pb2 as ipb
@@ -14,12 +15,11 @@ from grpc import ServicerContext
 from auth_service.broker import Lease, TokenBroker
 from auth_service.provider import ProviderRejected
 from farmlokal_common.errors import FieldViolation, InvalidArgument, Unavailable
+from farmlokal_common.timestamps import timestamp
 
 
 def _expires_at(lease: Lease) -> timestamp_pb2.Timestamp:
-    ts = timestamp_pb2.Timestamp()
-    ts.FromNanoseconds(int(lease.token.expires_at * 1e9))
-    return ts
+    return timestamp(dt.datetime.fromtimestamp(lease.token.expires_at, dt.UTC))
 
 
 class TokenInfoServicer(pb_grpc.TokenInfoServiceServicer):

@@ -15,7 +15,7 @@ from farmlokal.webhook.v1 import webhook_internal_pb2 as wpb
 from farmlokal.webhook.v1 import webhook_internal_pb2_grpc as wpb_grpc
 from sqlalchemy import Engine, bindparam, text
 
-from catalog_service.presenters import timestamp
+from farmlokal_common.timestamps import timestamp
 
 log = logging.getLogger("farmlokal.catalog.outbox")
 

@@ -22,6 +22,7 @@ from catalog_service.writes import ProductWriter, Selector
 from farmlokal_common import response_headers
 from farmlokal_common.errors import FieldViolation, InvalidArgument, Unavailable
 from farmlokal_common.prebuilt import Prebuilt
+from farmlokal_common.timestamps import timestamp
 
 
 class CatalogServicer(pb_grpc.CatalogServiceServicer):
@@ -66,7 +67,7 @@ class SupplierServicer(pb_grpc.SupplierServiceServicer):
         return pb.GetSupplierStatusResponse(
             breaker_state=breaker_state,
             last_sync=supplier_presenters.sync_summary(last),
-            last_sync_at=presenters.timestamp(last.finished_at),
+            last_sync_at=timestamp(last.finished_at),
             last_error=last.error,
         )
 

@@ -19,8 +19,8 @@ from sqlalchemy import Engine, bindparam, text
 from farmlokal_common.db import retry_transaction
 from farmlokal_common.errors import InvalidArgument
 from farmlokal_common.metrics import WEBHOOK_DELIVERIES
+from farmlokal_common.timestamps import utcnow
 from farmlokal_common.webhook_signature import secret_key, sign
-from webhook_service.event_store import utcnow
 from webhook_service.url_policy import UrlPolicy
 
 log = logging.getLogger("farmlokal.webhooks.delivery")

@@ -11,12 +11,9 @@ from sqlalchemy.exc import IntegrityError
 
 from farmlokal_common.db import error_code, retry_transaction
 from farmlokal_common.metrics import WEBHOOK_EVENTS
+from farmlokal_common.timestamps import utcnow
 
 _COLUMNS = "id, source, event_id, type, status, attempts, last_error, received_at, processed_at, next_attempt_at, payload"
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)

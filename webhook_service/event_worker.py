@@ -15,7 +15,8 @@ import uuid
 from collections.abc import Sequence
 
 from farmlokal_common.metrics import WEBHOOK_BACKLOG_AGE
-from webhook_service.event_store import EventStore, InboundEvent, utcnow
+from farmlokal_common.timestamps import utcnow
+from webhook_service.event_store import EventStore, InboundEvent
 from webhook_service.handlers import CatalogEventHandler, Ignored, PermanentFailure
 
 log = logging.getLogger("farmlokal.webhooks.worker")

@@ -12,9 +12,9 @@ from sqlalchemy import Engine, bindparam, text
 
 from farmlokal_common.errors import FieldViolation, InvalidArgument, NotFound
 from farmlokal_common.json_body import JsonBodyError, load_json_object
+from farmlokal_common.timestamps import timestamp_or_none as timestamp
+from farmlokal_common.timestamps import utcnow
 from farmlokal_common.webhook_signature import new_secret
-from webhook_service.event_store import utcnow
-from webhook_service.timestamps import timestamp
 from webhook_service.url_policy import UrlPolicy
 
 EVENT_TYPES = ("product.created", "product.updated", "product.deleted")

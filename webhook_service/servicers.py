@@ -9,11 +9,11 @@ from farmlokal.webhook.v1 import webhook_pb2 as pb
 from farmlokal.webhook.v1 import webhook_pb2_grpc as pb_grpc
 
 from farmlokal_common.errors import FieldViolation, InvalidArgument, NotFound
+from farmlokal_common.timestamps import timestamp_or_none as timestamp
 from webhook_service.event_store import EventStore, InboundEvent
 from webhook_service.inbound import InboundWebhooks
 from webhook_service.outbound import Subscriptions
 from webhook_service.paging import decode_cursor, encode_cursor, parse_limit
-from webhook_service.timestamps import timestamp
 
 STATUSES = ("pending", "processing", "processed", "failed", "dead")
 

@@ -1,4 +1,4 @@
-"""The listing's protobuf conversion: timestamps by arithmetic must equal protobuf's own conversion."""
+"""Timestamps by arithmetic must equal protobuf's own conversion."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from google.protobuf import timestamp_pb2
 from hypothesis import given
 from hypothesis import strategies as st
 
-from catalog_service.presenters import timestamp
+from farmlokal_common.timestamps import timestamp
 
 ZONES = st.sampled_from(
     [None, dt.UTC, dt.timezone(dt.timedelta(hours=5, minutes=30)), dt.timezone(-dt.timedelta(hours=8))]
