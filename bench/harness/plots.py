@@ -192,7 +192,7 @@ def render_group(group: str, rows: Sequence[Mapping[str, Any]], path: Path, titl
         ax.set_yticklabels(labels, fontsize=7)
         ax.invert_yaxis()
         ax.grid(axis="x", alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="best")
     fig.suptitle(f"{group}: {prefix.rstrip(':, ') + '; ' if prefix else ''}{title}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
