@@ -7,8 +7,8 @@ import logging
 
 from sqlalchemy import Engine, text
 
+from auth_service.metrics import TOKEN_FETCHES
 from auth_service.provider import FetchOutcome
-from farmlokal_common.metrics import TOKEN_FETCHES
 
 log = logging.getLogger("farmlokal.auth.fetch_log")
 

@@ -23,7 +23,7 @@ import time
 
 from bench.harness import webhooks as wh
 from bench.harness.stack import WEBHOOK_SECRET
-from farmlokal_common import webhook_signature as sig
+from webhook_service import signature as sig
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,32 +55,8 @@ BREAKER_TRANSITIONS = Counter(
     "Breaker state changes seen by this process (made here or noticed in the shared state)",
     ["upstream", "from_state", "to_state"],
 )
-TOKEN_FETCHES = Counter(
-    "farmlokal_token_fetches_total", "Calls to the OAuth provider's token endpoint by outcome", ["outcome"]
-)
-WEBHOOK_EVENTS = Counter(
-    "farmlokal_webhook_events_total", "Inbound webhook events by what happened to them", ["status"]
-)
-WEBHOOK_DELIVERIES = Counter(
-    "farmlokal_webhook_deliveries_total",
-    "Outbound delivery attempts by outcome and subscription (a subscription id per subscriber)",
-    ["outcome", "subscription"],
-)
-WEBHOOK_BACKLOG_AGE = Gauge(
-    "farmlokal_webhook_backlog_oldest_age_seconds",
-    "Age of the oldest inbound event not yet processed or dead (0: none), as this process last read it",
-)
 DEPENDENCY_UP = Gauge(
     "farmlokal_dependency_up",
     "1 when the service's last health check of the dependency (mysql, redis) passed, else 0",
     ["dependency"],
 )
-HEALTH_REPORTS_COMPUTED = Counter(
-    "farmlokal_health_reports_computed_total",
-    "System health reports computed (each runs every dependency probe once); callers within a second"
-    " share the last one",
-)
-# Series the alerts count with increase() exist at 0 from the start: otherwise the first dead event
-# (or refused token request) would appear already at 1, and increase() would never see it.
-WEBHOOK_EVENTS.labels("dead")
-TOKEN_FETCHES.labels("rejected")

@@ -17,14 +17,17 @@ from farmlokal_common.lifecycle import closer, store_checks
 from farmlokal_common.rate_limit import RateLimiter, parse_limits
 from farmlokal_common.redis_client import make_redis
 from farmlokal_common.server import ServiceApp
+from webhook_service.delivery_store import DeliveryStore
 from webhook_service.delivery_worker import DeliveryWorker
 from webhook_service.event_store import EventStore
 from webhook_service.event_worker import EventWorker
+from webhook_service.events import Events
 from webhook_service.handlers import CatalogEventHandler
 from webhook_service.inbound import InboundWebhooks, parse_source_secrets
-from webhook_service.outbound import Subscriptions
-from webhook_service.servicers import EventPublishServicer, WebhookAdminServicer, WebhookServicer
 from webhook_service.settings import WebhookSettings
+from webhook_service.subscription_store import SubscriptionStore
+from webhook_service.subscriptions import Subscriptions
+from webhook_service.transport.servicers import EventPublishServicer, WebhookAdminServicer, WebhookServicer
 from webhook_service.url_policy import UrlPolicy
 
 SERVICES = api_surface.services_of(pb, ipb)
@@ -38,7 +41,7 @@ def build_app(settings: WebhookSettings) -> ServiceApp:
     limiter = RateLimiter(redis, parse_limits(settings.rate_limits))
     store = EventStore(engine)
     policy = UrlPolicy(settings.allow_subscriber_networks, settings.subscriber_dns_timeout_seconds)
-    subscriptions = Subscriptions(engine, policy)
+    subscriptions = Subscriptions(SubscriptionStore(engine), policy)
     inbound = InboundWebhooks(store, redis, parse_source_secrets(settings.source_secrets))
     catalog = make_channel(settings.catalog_address)
     event_workers = [
@@ -53,7 +56,7 @@ def build_app(settings: WebhookSettings) -> ServiceApp:
     ]
     http = httpx.Client(follow_redirects=False, limits=httpx.Limits(max_connections=20))
     delivery_worker = DeliveryWorker(
-        engine,
+        DeliveryStore(engine),
         http,
         policy,
         settings.delays(settings.delivery_retry_delays),
@@ -63,7 +66,9 @@ def build_app(settings: WebhookSettings) -> ServiceApp:
 
     def register(server: grpc.Server) -> None:
         pb_grpc.add_WebhookServiceServicer_to_server(WebhookServicer(inbound), server)
-        pb_grpc.add_WebhookAdminServiceServicer_to_server(WebhookAdminServicer(store, subscriptions), server)
+        pb_grpc.add_WebhookAdminServiceServicer_to_server(
+            WebhookAdminServicer(Events(store), subscriptions), server
+        )
         ipb_grpc.add_EventPublishServiceServicer_to_server(EventPublishServicer(subscriptions), server)
 
     return ServiceApp(

@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
 from farmlokal_common.db import error_code, retry_transaction
-from farmlokal_common.metrics import WEBHOOK_EVENTS
 from farmlokal_common.timestamps import utcnow
+from webhook_service.domain import InboundEvent
+from webhook_service.metrics import WEBHOOK_EVENTS
 
 _COLUMNS = "id, source, event_id, type, status, attempts, last_error, received_at, processed_at, next_attempt_at, payload"
-
-
-@dataclass(frozen=True)
-class InboundEvent:
-    id: int
-    source: str
-    event_id: str
-    type: str
-    status: str
-    attempts: int
-    last_error: str | None
-    received_at: dt.datetime
-    processed_at: dt.datetime | None
-    next_attempt_at: dt.datetime | None
-    payload: bytes
 
 
 def _event(row: Any) -> InboundEvent:

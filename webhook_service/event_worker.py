@@ -14,10 +14,10 @@ import time
 import uuid
 from collections.abc import Sequence
 
-from farmlokal_common.metrics import WEBHOOK_BACKLOG_AGE
 from farmlokal_common.timestamps import utcnow
 from webhook_service.event_store import EventStore, InboundEvent
 from webhook_service.handlers import CatalogEventHandler, Ignored, PermanentFailure
+from webhook_service.metrics import WEBHOOK_BACKLOG_AGE
 
 log = logging.getLogger("farmlokal.webhooks.worker")
 # How often the backlog's age is read for its gauge (the WebhookBacklogOld alert waits minutes).

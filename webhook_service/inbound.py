@@ -8,12 +8,12 @@ from dataclasses import dataclass
 
 import redis
 
-from farmlokal_common import webhook_signature as sig
 from farmlokal_common.errors import FieldViolation, InvalidArgument, NotFound, Unauthenticated
 from farmlokal_common.json_body import JsonBodyError, load_json_object
-from farmlokal_common.metrics import WEBHOOK_EVENTS
 from farmlokal_common.request_text import has_control_character
+from webhook_service import signature as sig
 from webhook_service.event_store import EventStore
+from webhook_service.metrics import WEBHOOK_EVENTS
 
 log = logging.getLogger("farmlokal.webhooks.inbound")
 SEEN_TTL_SECONDS = 7 * 24 * 3600

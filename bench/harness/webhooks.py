@@ -1,6 +1,6 @@
 """B6's pure parts: signed vegeta targets, counting the answers, and the after-run delivery check.
 
-Requests are signed with the Standard Webhooks scheme (farmlokal_common.webhook_signature) right
+Requests are signed with the Standard Webhooks scheme (webhook_service.signature) right
 before a run, so every timestamp is within the service's ±5 minute tolerance. Each event is a
 `product.upserted` whose external_id is also its event id, so the catalog row it should create can be
 named from the event alone.
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.harness.figures import Figures
-from farmlokal_common import webhook_signature as sig
+from webhook_service import signature as sig
 
 EVENT_TYPE = "product.upserted"
 BENCH_CATEGORY = "Bench"

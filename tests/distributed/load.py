@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from farmlokal_common import webhook_signature as sig
+from webhook_service import signature as sig
 
 # Of every 10 requests: 5 listings (catalog), 1 token-info (auth, through the token broker), 4 webhooks.
 MIX = ("list", "list", "webhook", "list", "token", "webhook", "list", "webhook", "list", "webhook")

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from devstack import processes, services
-from farmlokal_common.webhook_signature import secret_key, sign
+from webhook_service.signature import secret_key, sign
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the dev default of WEBHOOK_SOURCE_SECRETS
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from farmlokal_common.webhook_signature import secret_key
+from webhook_service.signature import secret_key
 
 SECRETS = {
     "webhook source secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",

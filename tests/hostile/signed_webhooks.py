@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from farmlokal_common.webhook_signature import secret_key, sign
 from tests.e2e.auth_sandbox import SandboxProcess
+from webhook_service.signature import secret_key, sign
 
 SUPPLIER_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the dev default of WEBHOOK_SOURCE_SECRETS
 FINAL_STATUSES = ("processed", "dead")

@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 from devstack import processes
-from farmlokal_common.webhook_signature import secret_key, sign
 from tests.observability.conftest import ObservedStack
 from tests.observability.prometheus_server import DEPLOY, Prometheus, selectors, wait_until
+from webhook_service.signature import secret_key, sign
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "farmlokal.json"

@@ -15,7 +15,7 @@ from bench.harness.loadgen import GhzRun, ghz_config
 from bench.harness.scenarios.token_broker import cold_start_row
 from bench.harness.stack import WEBHOOK_SECRET
 from bench.harness.target import parse_target
-from farmlokal_common import webhook_signature as sig
+from webhook_service import signature as sig
 from webhook_service.inbound import parse_source_secrets
 
 KEY = sig.secret_key(WEBHOOK_SECRET)

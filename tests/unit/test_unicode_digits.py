@@ -10,8 +10,8 @@ import pytest
 
 from farmlokal_common.errors import InvalidArgument
 from farmlokal_common.http_client import parse_retry_after
-from farmlokal_common.webhook_signature import MalformedHeaders, parse_headers
-from webhook_service.paging import decode_cursor, encode_cursor, parse_limit
+from webhook_service.signature import MalformedHeaders, parse_headers
+from webhook_service.transport.paging import decode_cursor, encode_cursor, parse_limit
 
 UNICODE_DIGITS = ["²", "12³", "\u0663", "\uff11\uff12", "\u07c1"]  # ², ³, Arabic-Indic 3, fullwidth 12, NKo 1
 

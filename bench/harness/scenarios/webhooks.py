@@ -26,7 +26,7 @@ from bench.harness.figures import FAIL, Measurement, Row, fail_on_errors, verdic
 from bench.harness.loadgen_targets import VegetaTargetsRun, run_vegeta_targets
 from bench.harness.scenarios.context import Context
 from bench.harness.stack import WEBHOOK_SECRET, WEBHOOK_SOURCE
-from farmlokal_common import webhook_signature as sig
+from webhook_service import signature as sig
 
 DISTINCT_RATE = 600
 DUPLICATE_RATE = 1200

@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from farmlokal_common.webhook_signature import secret_key, sign
 from webhook_service.event_store import EventStore
 from webhook_service.inbound import InboundWebhooks, parse_source_secrets
+from webhook_service.signature import secret_key, sign
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 

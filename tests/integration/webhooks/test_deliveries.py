@@ -7,31 +7,33 @@ import time
 
 import httpx
 import pytest
-from farmlokal.webhook.v1 import webhook_internal_pb2 as pb
-from google.protobuf import timestamp_pb2
 
 from devstack.processes import free_port
 from farmlokal_common.errors import InvalidArgument
-from farmlokal_common.webhook_signature import parse_headers, secret_key, verify
+from farmlokal_common.timestamps import utcnow
+from webhook_service.delivery_store import DeliveryStore
 from webhook_service.delivery_worker import DeliveryWorker
-from webhook_service.outbound import Subscriptions
+from webhook_service.domain import CatalogEvent
+from webhook_service.signature import parse_headers, secret_key, verify
+from webhook_service.subscription_store import SubscriptionStore
+from webhook_service.subscriptions import Subscriptions
 from webhook_service.url_policy import UrlPolicy
 
 
-def catalog_event(outbox_id: int, event_type: str = "product.updated") -> pb.CatalogEvent:
-    occurred = timestamp_pb2.Timestamp()
-    occurred.GetCurrentTime()
+def catalog_event(outbox_id: int, event_type: str = "product.updated") -> CatalogEvent:
     payload = json.dumps({"id": str(outbox_id), "external_id": f"sup-{outbox_id}", "price": "1.00"})
-    return pb.CatalogEvent(outbox_id=outbox_id, type=event_type, payload_json=payload, occurred_at=occurred)
+    return CatalogEvent(outbox_id, event_type, payload, utcnow())
 
 
 @pytest.fixture
 def subscriptions(engine) -> Subscriptions:
-    return Subscriptions(engine, UrlPolicy("loopback"))
+    return Subscriptions(SubscriptionStore(engine), UrlPolicy("loopback"))
 
 
 def worker(engine, delays=(0, 0, 0)) -> DeliveryWorker:
-    return DeliveryWorker(engine, httpx.Client(), UrlPolicy("loopback"), list(delays), timeout_seconds=2)
+    return DeliveryWorker(
+        DeliveryStore(engine), httpx.Client(), UrlPolicy("loopback"), list(delays), timeout_seconds=2
+    )
 
 
 def test_publishing_fans_out_to_matching_subscriptions_once(subscriptions) -> None:
@@ -55,7 +57,7 @@ def test_a_subscriber_down_for_a_while_receives_every_event_signed(subscriptions
     subscriptions.publish([catalog_event(n) for n in range(1, 6)])
     sender = worker(engine, delays=(0, 0, 0, 0))
     sender.run_once()
-    deliveries, _, _ = subscriptions.deliveries(sub.id, 0, 10)
+    deliveries, _ = subscriptions.deliveries(sub.id, 0, 10)
     assert {d.status for d in deliveries} == {"failed"}
     assert deliveries[0].attempt_log[0].error
     with engine.begin() as conn:
@@ -69,7 +71,7 @@ def test_a_subscriber_down_for_a_while_receives_every_event_signed(subscriptions
     ]
     for headers, body in subscriber.received:
         verify([secret_key(sub.secret)], parse_headers(headers), body)
-    deliveries, _, _ = subscriptions.deliveries(sub.id, 0, 10)
+    deliveries, _ = subscriptions.deliveries(sub.id, 0, 10)
     assert {d.status for d in deliveries} == {"succeeded"}
     assert all(d.attempt_log[-1].status_code == 200 for d in deliveries)
 
@@ -81,7 +83,7 @@ def test_the_last_failure_makes_a_delivery_dead(subscriptions, subscriber, engin
     sender = worker(engine, delays=(0,))
     sender.run_once()
     sender.run_once()
-    (delivery,), _, _ = subscriptions.deliveries(sub.id, 0, 10)
+    (delivery,), _ = subscriptions.deliveries(sub.id, 0, 10)
     assert (delivery.status, delivery.attempts) == ("dead", 2)
     assert [a.status_code for a in delivery.attempt_log] == [500, 500]
 
@@ -129,20 +131,22 @@ def test_sending_waits_no_longer_than_the_timeout(subscriptions, engine) -> None
     listener.listen(1)  # accepts the connection but never answers
     sub = subscriptions.create(f"http://127.0.0.1:{listener.getsockname()[1]}/", ["product.updated"], "")
     subscriptions.publish([catalog_event(10)])
-    sender = DeliveryWorker(engine, httpx.Client(), UrlPolicy("loopback"), [0], timeout_seconds=0.5)
+    sender = DeliveryWorker(
+        DeliveryStore(engine), httpx.Client(), UrlPolicy("loopback"), [0], timeout_seconds=0.5
+    )
     started = time.monotonic()
     sender.run_once()
     assert time.monotonic() - started < 3
-    (delivery,), _, _ = subscriptions.deliveries(sub.id, 0, 10)
+    (delivery,), _ = subscriptions.deliveries(sub.id, 0, 10)
     assert delivery.attempt_log[0].error == "timeout"
     listener.close()
 
 
 def test_a_bad_event_refuses_the_whole_batch_and_writes_nothing(subscriptions, engine) -> None:
     subscriptions.create("http://127.0.0.1:9/hooks", ["product.updated"], "")
-    bad = pb.CatalogEvent(outbox_id=12, type="product.updated", payload_json="not json")
+    bad = CatalogEvent(12, "product.updated", "not json", utcnow())
     with pytest.raises(InvalidArgument) as info:
-        subscriptions.publish([catalog_event(11), bad, pb.CatalogEvent(outbox_id=0, type="product.updated")])
+        subscriptions.publish([catalog_event(11), bad, CatalogEvent(0, "product.updated", "", utcnow())])
     fields = {v.field for v in info.value.violations}
     assert fields == {"events[1].payload_json", "events[2].outbox_id", "events[2].payload_json"}
     from sqlalchemy import text

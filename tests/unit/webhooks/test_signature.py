@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from farmlokal_common.webhook_signature import (
+from webhook_service.signature import (
     InvalidSignature,
     MalformedHeaders,
     new_secret,
