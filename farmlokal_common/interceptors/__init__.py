@@ -12,6 +12,7 @@ the rate limiter charges a request at its arrival, not when a thread got to it.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -21,12 +22,20 @@ import grpc
 from farmlokal_common import request_context
 
 UnaryBehavior = Callable[[Any, grpc.ServicerContext], Any]
+# grpc's own services, whose streaming methods (health Watch, reflection) no interceptor needs to see.
+FRAMEWORK_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+log = logging.getLogger("farmlokal.server")
+
+
+class StreamingNotSupported(TypeError):
+    """A streaming method of ours: the interceptors (errors, logging, limits) only wrap unary calls."""
 
 
 def wrap_unary(
     handler: grpc.RpcMethodHandler | None, wrap: Callable[[UnaryBehavior], UnaryBehavior]
 ) -> grpc.RpcMethodHandler | None:
-    """Returns the handler with its unary-unary behaviour wrapped; streaming handlers pass through."""
+    """Returns the handler with its unary-unary behaviour wrapped. Streaming handlers pass through:
+    only grpc's own services have them, PerMethodChain refuses any other."""
     if handler is None or handler.unary_unary is None:
         return handler
     return grpc.unary_unary_rpc_method_handler(
@@ -62,6 +71,7 @@ class PerMethodChain(grpc.ServerInterceptor):
         handler = self._handlers.get(method)
         if handler is not None:
             return handler
+        _refuse_streaming(method, continuation(_MethodOnly(method)))
         handler = self._build(continuation, _MethodOnly(method))
         if handler is not None:
             with self._lock:
@@ -75,6 +85,17 @@ class PerMethodChain(grpc.ServerInterceptor):
             return lambda d: self._interceptors[index].intercept_service(at(index + 1), d)
 
         return at(0)(details)
+
+
+def _refuse_streaming(method: str, handler: grpc.RpcMethodHandler | None) -> None:
+    """A streaming method would skip error mapping, logging and rate limits unseen: fail its calls
+    loudly (and log why) until the interceptors learn to wrap it."""
+    if handler is None or handler.unary_unary is not None or method.startswith(FRAMEWORK_SERVICES):
+        return
+    log.error("streaming method refused", extra={"method": method})
+    raise StreamingNotSupported(
+        f"{method} is a streaming method; farmlokal_common.interceptors wrap unary calls only"
+    )
 
 
 def metadata_value(context: grpc.ServicerContext, key: str) -> str:
