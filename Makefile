@@ -94,7 +94,7 @@ fuzz: gen ## schemathesis fuzzing of the OpenAPI spec through Envoy; FUZZ_MAX_EX
 	@FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) $(PYTEST) -m fuzz tests/fuzz --timeout 3600 $(PYTEST_ARGS)
 
 loadtest: gen ## ghz scenarios (tests/load/ghz) + REST mix through Envoy against `make up` (LOADTEST_ARGS=--target SPEC | --own-stack)
-	$(PY) tests/load/loadtest.py $(LOADTEST_ARGS)
+	$(PY) -m bench.loadtest $(LOADTEST_ARGS)
 
 .PHONY: docs-assets check-rules test-observability
 

@@ -1,8 +1,8 @@
-"""`make loadtest`: the ghz scenarios in tests/load/ghz and the REST mix in tests/load/rest against a stack.
+"""`make loadtest` (python -m bench.loadtest): the ghz scenarios in tests/load/ghz and the REST mix in tests/load/rest against a stack.
 
-    python tests/load/loadtest.py                       # the `make up` stack (--target dev)
-    python tests/load/loadtest.py --target rest=http://edge:8080,grpc=catalog:15051,auth=auth:15053
-    python tests/load/loadtest.py --own-stack           # start one on free ports (bench's), seed, stop after
+    python -m bench.loadtest                       # the `make up` stack (--target dev)
+    python -m bench.loadtest --target rest=http://edge:8080,grpc=catalog:15051,auth=auth:15053
+    python -m bench.loadtest --own-stack           # start one on free ports (bench's), seed, stop after
 
 Every scenario file runs with its own call, data, rate (open loop) or concurrency (saturation), for
 --duration seconds, against the service its call belongs to; ghz opens at least 2 connections per
@@ -34,8 +34,8 @@ from bench.harness.stack import OwnStack
 from bench.harness.target import Target, TargetError, parse_target
 from bench.harness.tools import Toolbox, ToolError, ensure_tools
 
-ROOT = Path(__file__).resolve().parents[2]
-REST_PATHS = Path(__file__).with_name("rest") / "storefront.paths"
+ROOT = Path(__file__).resolve().parents[1]
+REST_PATHS = ROOT / "tests" / "load" / "rest" / "storefront.paths"
 DEEP_PAGE = 200  # list_deep_page.json: the cursor of this page, found by walking before the run
 SERVICE_OF_CALL = {"catalog": "catalog_grpc", "auth": "auth_grpc", "webhook": "webhook_grpc"}
 
