@@ -41,7 +41,7 @@ def build_app(settings: AuthSettings) -> ServiceApp:
     )
     breaker = UpstreamBreaker(
         f"oauth_provider@{urlsplit(settings.token_url).netloc}",  # one breaker per provider endpoint
-        breaker_redis(settings.redis_url, settings.redis_socket_timeout_seconds),
+        breaker_redis(settings),
         BreakerSettings(settings.provider_breaker_fail_max, settings.provider_breaker_reset_seconds),
     )
     provider = TokenProvider(

@@ -98,7 +98,8 @@ class TokenBroker:
 
     def _key(self, audience: str, scope: str) -> str:
         digest = hashlib.sha256(f"{self._settings.namespace}|{audience}|{scope}".encode()).hexdigest()[:24]
-        return f"auth:token:{digest}"
+        # Hash-tagged: the token, its refresh lock and its rejection share a Redis Cluster slot.
+        return f"auth:token:{{{digest}}}"
 
     def _read(self, key: str) -> Token | None:
         raw = self._redis.get(key)

@@ -11,6 +11,7 @@ from farmlokal.catalog.v1 import catalog_internal_pb2 as ipb
 from farmlokal.catalog.v1 import catalog_internal_pb2_grpc as ipb_grpc
 from farmlokal.catalog.v1 import catalog_pb2 as pb
 from farmlokal.catalog.v1 import catalog_pb2_grpc as pb_grpc
+from sqlalchemy import Engine
 
 from catalog_service.catalog import Catalog
 from catalog_service.health_report import HealthReporter, Probe
@@ -30,7 +31,7 @@ from catalog_service.supplier.periodic import PeriodicSync
 from catalog_service.supplier.status import SyncStore
 from catalog_service.supplier.sync import SupplierSync, SyncSettings
 from catalog_service.writes import ProductWriter
-from farmlokal_common import api_surface
+from farmlokal_common import api_surface, gtid
 from farmlokal_common.bulkhead import Bulkhead
 from farmlokal_common.circuit_breaker import BreakerSettings, UpstreamBreaker, breaker_redis
 from farmlokal_common.db import make_engine, ping
@@ -40,6 +41,7 @@ from farmlokal_common.http_client import ResilientClient, Timeouts
 from farmlokal_common.interceptors.rate_limiting import RateLimitInterceptor
 from farmlokal_common.lifecycle import closer, store_checks
 from farmlokal_common.rate_limit import RateLimiter, parse_limits
+from farmlokal_common.read_routing import ReadRouter, ReplicaMonitor, ReplicaSettings
 from farmlokal_common.redis_client import make_redis
 from farmlokal_common.redis_client import ping as redis_ping
 from farmlokal_common.response_cache import CacheSettings, ResponseCache
@@ -57,9 +59,9 @@ def build_app(settings: CatalogSettings) -> ServiceApp:
     # One bulkhead for both engines: it bounds the serving threads in the database, whichever engine.
     bulkhead = Bulkhead(settings.bulkhead_slots, settings.db_bulkhead_wait_seconds)
     engine = make_engine(settings.database_url, settings, isolation_level="READ COMMITTED", bulkhead=bulkhead)
-    # Listing reads: their own pool (a replica when CATALOG_DATABASE_READ_URL is set), autocommit,
-    # one round trip per query.
-    read_engine = make_engine(settings.read_url, settings, read_only=True, bulkhead=bulkhead)
+    # Reads: pools of their own (autocommit, one round trip per query), on the replica when
+    # CATALOG_DATABASE_READ_URL is set and it keeps up, else on the primary.
+    reads, read_engines, monitor = _read_router(settings, bulkhead)
     redis = make_redis(settings)
     cache = ResponseCache(
         redis,
@@ -69,9 +71,10 @@ def build_app(settings: CatalogSettings) -> ServiceApp:
             wait_seconds=settings.single_flight_wait_seconds,
             enabled=settings.cache_enabled,
         ),
+        primary_floor=lambda: gtid.primary_position(engine),
     )
     cursors = CursorCodec(settings.cursor_secret.encode())
-    reader = ProductReader(read_engine, cursors)
+    reader = ProductReader(reads, cursors)
     writer = ProductWriter(engine, cache, hooks=[SearchIndexer()])
     catalog = Catalog(reader, cache)
     http = httpx.Client(timeout=1.0)
@@ -79,6 +82,7 @@ def build_app(settings: CatalogSettings) -> ServiceApp:
     reporter = HealthReporter(
         [
             Probe("catalog.mysql", lambda: ping(engine), essential=True),
+            *([Probe("catalog.mysql_replica", monitor.check_health, essential=False)] if monitor else []),
             Probe("redis", lambda: redis_ping(redis), essential=False),
             Probe("auth_service", grpc_serving(peers["auth"]), essential=False),
             Probe("webhook_service", grpc_serving(peers["webhook"]), essential=False),
@@ -90,14 +94,17 @@ def build_app(settings: CatalogSettings) -> ServiceApp:
         version=settings.version,
         max_age_seconds=settings.health_report_max_age_seconds,
     )
-    limiter = RateLimiter(redis, parse_limits(settings.rate_limits))
-    supplier_redis = breaker_redis(settings.redis_url, settings.redis_socket_timeout_seconds)
+    # In the cache's hash tag: a cached route's check runs inside the cache lookup's script.
+    limiter = RateLimiter(redis, parse_limits(settings.rate_limits), prefix="{catalog}:rl")
+    supplier_redis = breaker_redis(settings)
     supplier_http = httpx.Client(limits=httpx.Limits(max_connections=10))
     supplier_store = SyncStore(engine)
     supplier_sync = _supplier_sync(
         settings, supplier_http, supplier_redis, peers["auth"], writer, supplier_store
     )
     background = [OutboxRelay(engine, peers["webhook"]).run] if settings.outbox_relay_enabled else []
+    if monitor is not None:
+        background.append(monitor.run)
     if settings.supplier_sync_interval_seconds > 0:
         background.append(
             PeriodicSync(supplier_sync, supplier_store, settings.supplier_sync_interval_seconds).run
@@ -115,9 +122,32 @@ def build_app(settings: CatalogSettings) -> ServiceApp:
         # Redis down degrades the catalog (listing is served from MySQL), it does not stop it.
         dependency_checks=store_checks(engine),
         interceptors=[RateLimitInterceptor(limiter, PUBLIC_SERVICES, deferred_routes=CACHED_ROUTES)],
-        on_stop=[closer(*peers.values(), http, supplier_http, supplier_redis, redis, engine, read_engine)],
+        on_stop=[closer(*peers.values(), http, supplier_http, supplier_redis, redis, engine, *read_engines)],
         background=background,
     )
+
+
+def _read_router(
+    settings: CatalogSettings, bulkhead: Bulkhead
+) -> tuple[ReadRouter, list[Engine], ReplicaMonitor | None]:
+    """The primary's read pool alone, or with the replica's and the monitor that decides between them."""
+    primary = make_engine(
+        settings.database_url, settings, read_only=True, bulkhead=bulkhead, pool_name="catalog_read_primary"
+    )
+    if not settings.database_read_url:
+        return ReadRouter(primary), [primary], None
+    replica = make_engine(
+        settings.database_read_url, settings, read_only=True, bulkhead=bulkhead, pool_name="catalog_read"
+    )
+    replica_settings = ReplicaSettings(
+        settings.replica_max_lag_seconds,
+        settings.replica_wait_seconds,
+        settings.replica_check_interval_seconds,
+    )
+    monitor = ReplicaMonitor(primary, replica, replica_settings, pool="catalog_read")
+    monitor.check_once()  # so the first reads know where to go
+    router = ReadRouter(primary, replica, monitor, settings.replica_wait_seconds)
+    return router, [primary, replica], monitor
 
 
 def _token_check(auth_channel: grpc.Channel, settings: CatalogSettings) -> Callable[[], None]:

@@ -19,26 +19,30 @@ class Catalog:
 
     def list_products(self, query: ListQuery) -> Prebuilt:
         """A serialized ListProductsResponse, from the cache when warm; on a miss one caller per
-        query computes it (single-flight)."""
+        query computes it (single-flight), at the generation's replication floor."""
         return Prebuilt(
-            self._cache.get_or_compute("list:" + query.cache_key(), lambda: self._render_page(query))
+            self._cache.get_or_compute_at(
+                "list:" + query.cache_key(), lambda floor: self._render_page(query, floor)
+            )
         )
 
     def get_product(self, product_id: int) -> pb.Product:
-        record = self._reader.get(product_id)
+        """Not cached, but read at the generation's floor all the same: never older than a write
+        that returned."""
+        record = self._reader.get(product_id, self._cache.read_floor())
         if record is None:
             raise NotFound(f"product {product_id} does not exist")
         return presenters.product(record)
 
     def list_categories(self) -> Prebuilt:
         """A serialized ListCategoriesResponse, from the cache when warm."""
-        return Prebuilt(self._cache.get_or_compute("categories", self._render_categories))
+        return Prebuilt(self._cache.get_or_compute_at("categories", self._render_categories))
 
-    def _render_categories(self) -> bytes:
-        return bytes(presenters.categories(self._reader.categories()).SerializeToString())
+    def _render_categories(self, floor: str | None) -> bytes:
+        return bytes(presenters.categories(self._reader.categories(floor)).SerializeToString())
 
-    def _render_page(self, query: ListQuery) -> bytes:
-        page = self._reader.list_page(query)
+    def _render_page(self, query: ListQuery, floor: str | None) -> bytes:
+        page = self._reader.list_page(query, floor)
         response = pb.ListProductsResponse(
             products=[presenters.product(record) for record in page.products],
             next_cursor=page.next_cursor,

@@ -13,8 +13,14 @@ class CatalogSettings(ServiceSettings):
     grpc_port: int = 15051
     metrics_port: int = 9101
     database_url: str = dev_database_url("catalog")
-    # Listing reads; point at a read replica in production. Empty means the primary.
+    # Listing and product reads; point at a read replica in production. Empty means the primary.
     database_read_url: str = ""
+    # A replica further behind than this (or unreachable) is left alone: reads go to the primary until
+    # it catches up. A read that needs a write the replica has not applied yet waits for it this long
+    # (MASTER_GTID_WAIT), then reads the primary. The positions are polled this often.
+    replica_max_lag_seconds: float = 5.0
+    replica_wait_seconds: float = 0.1
+    replica_check_interval_seconds: float = 0.5
     cursor_secret: str = "dev-only-cursor-secret-change-me"
     cache_ttl_seconds: int = 60
     cache_enabled: bool = True

@@ -1,4 +1,5 @@
-"""The catalog write path: one transaction per write, outbox rows for subscribers, cache generation bump."""
+"""The catalog write path: one transaction per write, outbox rows for subscribers, cache generation bump
+with the write's replication position (so reads on a lagging replica can wait for it)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from catalog_service.domain import PRODUCT_FIELDS, ProductRecord
 from catalog_service.listing.repository import record
 from catalog_service.product_input import MAX_STOCK, ProductFields
+from farmlokal_common import gtid
 from farmlokal_common.db import RETRYABLE_ERRORS, error_code, retry_transaction
 from farmlokal_common.errors import Aborted, FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from farmlokal_common.response_cache import ResponseCache
@@ -129,18 +131,32 @@ class ProductWriter:
         """One transaction, run again on deadlocks, and on a duplicate external_id (two writers
         inserting the same new product at once: the retry finds it and updates it)."""
 
-        def attempt() -> Any:
-            with self._engine.begin() as conn:
-                return work(conn)
+        def attempt() -> tuple[Any, str | None]:
+            with self._engine.connect() as conn:
+                with conn.begin():
+                    result = work(conn)
+                # In the committing session, right after the commit: this write's own position.
+                # Committed, so never run again for a failure here (a stock delta would apply twice).
+                try:
+                    return result, gtid.last_write(conn)
+                except DBAPIError:
+                    return result, None
 
         try:
-            result = retry_transaction(attempt, also=(DUPLICATE_KEY,))
+            result, position = retry_transaction(attempt, also=(DUPLICATE_KEY,))
         except DBAPIError as error:
             if error_code(error) in (*RETRYABLE_ERRORS, DUPLICATE_KEY):
                 raise Aborted("the write kept conflicting with concurrent writes; retry it") from None
             raise
-        self._cache.bump_generation()
+        self._cache.bump_generation(self._primary_position() if position is None else position)
         return result
+
+    def _primary_position(self) -> str:
+        """Everything the primary committed so far (covers this write): when its own position was lost."""
+        try:
+            return gtid.primary_position(self._engine)
+        except DBAPIError:
+            return ""
 
     def _upsert(self, conn: Connection, by_external: dict[str, ProductFields]) -> UpsertResult:
         rows = conn.execute(

@@ -163,6 +163,22 @@ def _binary(*names: str) -> str:
 class MariaDBOptions:
     buffer_pool: str = "256M"
     durable: bool = False
+    # Replication (devstack/replication.py): a server id, a binary log (GTIDs), read_only for replicas.
+    server_id: int = 0
+    binlog: bool = False
+    read_only: bool = False
+
+    def replication_args(self) -> list[str]:
+        # Relative names: a data directory copied to seed a replica keeps pointing at its own files.
+        return [
+            *([f"--server-id={self.server_id}"] if self.server_id else []),
+            *(
+                ["--log-bin=mariadb-bin", "--relay-log=relay-bin", "--binlog-format=MIXED"]
+                if self.binlog
+                else []
+            ),
+            *(["--read-only=1"] if self.read_only else []),
+        ]
 
 
 def start_mariadb(
@@ -200,6 +216,7 @@ def start_mariadb(
         "--innodb-ft-min-token-size=3",
         "--default-time-zone=+00:00",
         f"--innodb-flush-log-at-trx-commit={1 if options.durable else 2}",
+        *options.replication_args(),
         *_as_root(),
     ]
     proc = spawn("mariadb", argv, log_path, port=port)
@@ -216,8 +233,9 @@ def root_url(datadir: Path) -> str:
     return f"mysql+mysqldb://root@localhost/?unix_socket={socket_path(datadir)}&charset=utf8mb4"
 
 
-def start_redis(port: int, workdir: Path, log_path: Path) -> ManagedProcess:
-    """A private Redis on 127.0.0.1:port, no persistence: it holds only what may be lost."""
+def start_redis(port: int, workdir: Path, log_path: Path, extra: Sequence[str] = ()) -> ManagedProcess:
+    """A private Redis on 127.0.0.1:port, no persistence: it holds only what may be lost. `extra`
+    adds options (a replica's --replicaof, a cluster node's --cluster-enabled)."""
     workdir.mkdir(parents=True, exist_ok=True)
     argv = [
         _binary("redis-server"),
@@ -233,6 +251,7 @@ def start_redis(port: int, workdir: Path, log_path: Path) -> ManagedProcess:
         str(workdir),
         "--protected-mode",
         "yes",
+        *extra,
     ]
     proc = spawn("redis", argv, log_path, port=port)
     wait_for_port(port, 20, proc.process, "redis")

@@ -34,13 +34,13 @@ from dataclasses import dataclass
 
 import pybreaker
 import redis
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
+from farmlokal_common import redis_client
 from farmlokal_common.errors import Unavailable
 from farmlokal_common.metrics import BREAKER_STATE, BREAKER_TRANSITIONS
 from farmlokal_common.outage import Backoff
+from farmlokal_common.settings import ServiceSettings
 
 log = logging.getLogger("farmlokal.circuit_breaker")
 
@@ -124,13 +124,11 @@ class _MetricsListener(pybreaker.CircuitBreakerListener):
         log.info("circuit breaker state changed", extra={"upstream": self._upstream, "to": after})
 
 
-def breaker_redis(url: str, timeout_seconds: float = 0.5) -> redis.Redis:
-    """A client for breakers: bytes (pybreaker needs them), short timeouts, no retries on errors."""
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=timeout_seconds,
-        socket_connect_timeout=timeout_seconds,
-        retry=Retry(NoBackoff(), 0),
+def breaker_redis(settings: ServiceSettings) -> redis.Redis:
+    """A client for breakers from the one Redis factory: bytes (pybreaker needs them), short timeouts,
+    no retries on errors, and the Sentinel's master when the service uses Sentinel."""
+    return redis_client.connect(
+        redis_client.RedisTarget.from_settings(settings), settings.redis_socket_timeout_seconds
     )
 
 
@@ -148,7 +146,8 @@ class UpstreamBreaker:
         self.upstream = upstream
         self._redis = client
         self._settings = settings
-        prefix = f"farmlokal:breaker:{upstream}"
+        # Hash-tagged: the state, opened-at and probe keys share a Redis Cluster slot.
+        prefix = f"farmlokal:breaker:{{{upstream}}}"
         self._state_key = f"{prefix}:pybreaker:state"  # where CircuitRedisStorage keeps it
         self._opened_key = f"{prefix}:opened_at_ms"
         self._probe_key = f"{prefix}:probe"

@@ -27,6 +27,7 @@ def make_engine(
     isolation_level: str | None = None,
     read_only: bool = False,
     bulkhead: Bulkhead | None = None,
+    pool_name: str | None = None,
 ) -> Engine:
     """One engine per service and URL: a bounded pool whose connections time out instead of hanging,
     and whose statements each run under a time limit (statement_limits).
@@ -36,7 +37,8 @@ def make_engine(
     (MySQL restarted) fails its query once, which invalidates the whole pool, and the next checkout
     connects afresh. They get the read statement limit; others the write limit in a call and the
     worker limit outside one. `bulkhead`, shared by a process's engines, bounds how many of its
-    serving threads may be inside the database at once.
+    serving threads may be inside the database at once. `pool_name` names its pool in the metrics
+    (default: the schema, `_read` appended for read-only engines).
     """
     limits = statement_limits(settings, read_only)
     socket_timeout = limits.socket_timeout_seconds()
@@ -66,7 +68,7 @@ def make_engine(
     if bulkhead is not None:
         attach_bulkhead(engine, bulkhead)
     name = make_url(url).database or "default"
-    watch_pool(f"{name}_read" if read_only else name, engine)
+    watch_pool(pool_name or (f"{name}_read" if read_only else name), engine)
     return engine
 
 

@@ -60,3 +60,16 @@ DEPENDENCY_UP = Gauge(
     "1 when the service's last health check of the dependency (mysql, redis) passed, else 0",
     ["dependency"],
 )
+DB_REPLICA_LAG = Gauge(
+    "farmlokal_db_replica_lag_seconds",
+    "How far the read replica behind the pool is behind its primary (age of the oldest transaction it"
+    " has not applied, 0 when caught up; growing while it is unreachable), as this process last saw it",
+    ["pool"],
+)
+DB_READS = Counter(
+    "farmlokal_db_reads_total",
+    "Reads by where they ran: replica, replica_after_wait (after waiting for the read's floor), or"
+    " primary_* with the reason (replica_down, replica_lagging, wait_timeout, floor_unknown; primary:"
+    " no replica)",
+    ["pool", "route"],
+)

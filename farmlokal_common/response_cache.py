@@ -1,6 +1,8 @@
 """Redis response cache keyed by a canonical query and a generation number, with single-flight.
 
-- A write bumps the generation, so every entry made before it stops being addressed at once.
+- A write bumps the generation, so every entry made before it stops being addressed at once. The
+  generation also carries the replication floor its entries are computed at, and a record a promoted
+  Redis replica inherited is re-derived before use (farmlokal_common/cache_generation.py).
 - On a miss, threads of one process coalesce (SingleFlight) and processes coalesce through a
   Redis lock (SET NX PX, compare-and-delete release): one computes, the others poll for its result
   for a bounded time, then compute themselves.
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 import redis
 
 from farmlokal_common import deferred_rate_limit, rate_limit, request_context
+from farmlokal_common.cache_generation import LUA_HELPERS, Generation, Generations
 from farmlokal_common.dependency_errors import QUERY_TOO_SLOW
 from farmlokal_common.errors import Unavailable
 from farmlokal_common.metrics import CACHE_EVENTS
@@ -30,20 +33,33 @@ from farmlokal_common.single_flight import SingleFlight
 
 log = logging.getLogger("farmlokal.cache")
 
-_LOOKUP = """
-local generation = redis.call('GET', KEYS[1]) or '0'
-return {generation, redis.call('GET', ARGV[1] .. generation .. ':' .. ARGV[2])}
+# The entry's key is built here from the generation (ARGV[1] .. id .. ':' .. ARGV[2]): it shares the
+# record's hash tag, so on Redis Cluster it is in the record's slot. Reply: {generation, floor, value};
+# {'', ''} when the record is stale (then nothing is looked up: the caller re-derives it first).
+_LOOKUP = (
+    LUA_HELPERS
+    + """
+local generation = current_generation(KEYS[1])
+if not generation then return {'', ''} end
+return {generation[1], generation[2], redis.call('GET', ARGV[1] .. generation[1] .. ':' .. ARGV[2])}
 """
-# The same lookup preceded by the call's rate-limit check (KEYS[2]): one round trip for both.
-# A rejected request does no lookup. Reply: {allowed, remaining, retry_ms, reset_ms, generation, value}.
+)
+# The same lookup preceded by the call's rate-limit check (KEYS[2], in the same slot): one round
+# trip for both. A rejected request does no lookup.
+# Reply: {allowed, remaining, retry_ms, reset_ms, generation, floor, value}.
 _GATED_LOOKUP = (
     GCRA_FUNCTION
+    + LUA_HELPERS
     + """
 local gate = gcra(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
 if gate[1] == 0 then return gate end
-local generation = redis.call('GET', KEYS[1]) or '0'
-gate[5] = generation
-gate[6] = redis.call('GET', ARGV[1] .. generation .. ':' .. ARGV[2])
+local generation = current_generation(KEYS[1])
+if not generation then
+  gate[5], gate[6] = '', ''
+  return gate
+end
+gate[5], gate[6] = generation[1], generation[2]
+gate[7] = redis.call('GET', ARGV[1] .. generation[1] .. ':' .. ARGV[2])
 return gate
 """
 )
@@ -61,10 +77,25 @@ class CacheSettings:
     wait_seconds: float = 2.0
     redis_backoff_seconds: float = 1.0
     enabled: bool = True
+    # A bump that fails (Redis unreachable, e.g. during a failover) is tried again this long before
+    # the write returns without it.
+    bump_retry_seconds: float = 3.0
+
+
+# A computation of a listing: given the replication floor it must read at (None: unknown, read the
+# primary), the serialized response.
+Compute = Callable[[str | None], bytes]
 
 
 class ResponseCache:
-    def __init__(self, client: redis.Redis, settings: CacheSettings) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        settings: CacheSettings,
+        primary_floor: Callable[[], str] = lambda: "",
+    ) -> None:
+        """`primary_floor` gives the MySQL primary's current replication position: the floor of a
+        generation re-derived after a Redis failover (farmlokal_common/cache_generation.py)."""
         self._redis = client
         self._settings = settings
         self._lookup = client.register_script(_LOOKUP)
@@ -72,19 +103,34 @@ class ResponseCache:
         self._release = client.register_script(_RELEASE)
         self._flight: SingleFlight[bytes] = SingleFlight()
         self._redis_down = Backoff(settings.redis_backoff_seconds)
-        self.generation_key = f"{settings.namespace}:generation"
+        self.generations = Generations(client, settings.namespace, primary_floor)
+        self.generation_key = self.generations.key
+        self._prefix = f"{{{settings.namespace}}}:resp:"
 
     def get_or_compute(self, canonical_query: str, compute: Callable[[], bytes]) -> bytes:
-        """The cached value, or compute() once per key; the call's deferred rate-limit check (if
-        the interceptor left one) is answered first, in the same Redis round trip as the lookup."""
+        """get_or_compute_at for a computation that does not care where it reads."""
+        return self.get_or_compute_at(canonical_query, lambda _floor: compute())
+
+    def get_or_compute_at(self, canonical_query: str, compute: Compute) -> bytes:
+        """The cached value, or compute(floor) once per key, where floor is the generation's
+        replication floor: an entry is never older than the generation it is filed under. The
+        call's deferred rate-limit check (if the interceptor left one) is answered first, in the
+        same Redis round trip as the lookup."""
         gate = deferred_rate_limit.take_deferred()
         if not self._settings.enabled or self._redis_down.active():
             if gate is not None:
                 rate_limit.enforce(gate.check_now(), gate.route)
-            return compute() if not self._settings.enabled else self._compute_degraded(compute)
+            if not self._settings.enabled:
+                return compute(self.read_floor())
+            return self._compute_degraded(compute)
         digest = hashlib.sha256(canonical_query.encode()).hexdigest()[:32]
         try:
             generation, cached = self._get(digest, gate)
+            if generation is None:
+                rederived = self.generations.rederive()
+                if rederived is None:
+                    return self._compute_degraded(compute)
+                generation, cached = self._get(digest, None)
         except redis.RedisError as error:
             if gate is not None and not gate.done:
                 gate.answer(None, error)
@@ -93,37 +139,73 @@ class ResponseCache:
         if cached is not None:
             CACHE_EVENTS.labels(self._settings.namespace, "hit").inc()
             return cached
+        if generation is None:  # stale again at once (another failover): read the primary
+            return self._compute_degraded(compute)
         CACHE_EVENTS.labels(self._settings.namespace, "miss").inc()
-        key = self._value_key(generation, digest)
+        key = self._value_key(generation.number, digest)
+        floor = generation.floor
         try:
-            return self._flight.do(key, lambda: self._fill(key, compute), self._wait_budget())
+            return self._flight.do(key, lambda: self._fill(key, lambda: compute(floor)), self._wait_budget())
         except TimeoutError:
             CACHE_EVENTS.labels(self._settings.namespace, "wait_timeout").inc()
             raise Unavailable(QUERY_TOO_SLOW) from None
 
-    def bump_generation(self) -> None:
-        """Called after every committed write; a failure is logged (entries then expire by TTL)."""
+    def read_floor(self) -> str | None:
+        """The floor a read that is not cached must reflect (GetProduct); None when Redis cannot
+        tell (then the read goes to the primary)."""
+        if self._redis_down.active():
+            return None
         try:
-            self._redis.incr(self.generation_key)
+            generation = self.generations.current()
         except redis.RedisError as error:
-            log.warning(
-                "cache generation not bumped: redis unreachable", extra={"error": type(error).__name__}
-            )
+            self._mark_redis_down(error)
+            return None
+        return generation.floor if generation is not None else None
 
-    def _get(self, digest: str, gate: deferred_rate_limit.DeferredCheck | None) -> tuple[str, bytes | None]:
-        prefix = f"{self._settings.namespace}:resp:"
+    def bump_generation(self, gtid: str = "") -> None:
+        """Called after every committed write with its replication position ('' without a binary
+        log). Tried again for bump_retry_seconds (at most what is left of the call's deadline) when
+        Redis does not answer; a bump that never lands is logged and counted (entries from before the
+        write may then be served until their TTL, unless a failover re-derives the generation)."""
+        remaining = request_context.time_remaining()
+        budget = self._settings.bump_retry_seconds
+        deadline = time.monotonic() + (
+            budget if remaining is None else max(0.0, min(budget, remaining - 0.5))
+        )
+        delay = 0.05
+        while True:
+            try:
+                self.generations.bump(gtid)
+                return
+            except redis.RedisError as error:
+                if time.monotonic() + delay >= deadline:
+                    CACHE_EVENTS.labels(self._settings.namespace, "bump_failed").inc()
+                    log.warning(
+                        "cache generation not bumped: redis unreachable",
+                        extra={"error": type(error).__name__},
+                    )
+                    return
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    def _get(
+        self, digest: str, gate: deferred_rate_limit.DeferredCheck | None
+    ) -> tuple[Generation | None, bytes | None]:
+        """(generation, cached value); generation None when the record is stale."""
         if gate is None:
-            result = self._lookup(keys=[self.generation_key], args=[prefix, digest])
+            result = self._lookup(keys=[self.generation_key], args=[self._prefix, digest])
         else:
             reply = self._gated_lookup(
                 keys=[self.generation_key, gate.key],
-                args=[prefix, digest, *gate.script_args()],
+                args=[self._prefix, digest, *gate.script_args()],
             )
             rate_limit.enforce(gate.answer(reply[:4]), gate.route)
             result = reply[4:]
+        number = result[0].decode()
+        if not number:
+            return None, None
         # A nil value ends a Lua array, so a miss comes back one element short.
-        generation = result[0].decode()
-        return generation, (result[1] if len(result) > 1 and result[1] else None)
+        return Generation(number, result[1].decode()), (result[2] if len(result) > 2 and result[2] else None)
 
     def _wait_budget(self) -> float:
         """How long a caller may wait for another's computation: the settings', or less if the
@@ -134,7 +216,7 @@ class ResponseCache:
         )
 
     def _value_key(self, generation: str, digest: str) -> str:
-        return f"{self._settings.namespace}:resp:{generation}:{digest}"
+        return f"{self._prefix}{generation}:{digest}"
 
     def _fill(self, key: str, compute: Callable[[], bytes]) -> bytes:
         lock_key, token = f"{key}:lock", uuid.uuid4().hex
@@ -157,7 +239,8 @@ class ResponseCache:
             return value
         except redis.RedisError as error:
             self._mark_redis_down(error)
-            return self._compute_degraded(compute)
+            CACHE_EVENTS.labels(self._settings.namespace, "degraded").inc()
+            return compute()  # the generation's floor is known: no need to read the primary
 
     def _wait_for(self, key: str, lock_key: str) -> bytes | None:
         """The leader's result; None after the bounded wait or as soon as the leader gave up."""
@@ -173,9 +256,10 @@ class ResponseCache:
             delay = min(delay * 1.5, 0.05)
         return None
 
-    def _compute_degraded(self, compute: Callable[[], bytes]) -> bytes:
+    def _compute_degraded(self, compute: Compute) -> bytes:
+        """Without a trustworthy generation: computed at an unknown floor (the primary)."""
         CACHE_EVENTS.labels(self._settings.namespace, "degraded").inc()
-        return compute()
+        return compute(None)
 
     def _mark_redis_down(self, error: redis.RedisError) -> None:
         if self._redis_down.trip():

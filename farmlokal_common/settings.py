@@ -55,6 +55,11 @@ class ServiceSettings(BaseSettings):
     db_worker_statement_limit_seconds: float = 10.0
 
     redis_url: str = f"redis://127.0.0.1:{DEV_REDIS_PORT}/0"
+    # Sentinel: HOST:PORT of each Sentinel, comma-separated, and the name they know the master by
+    # (or a redis+sentinel://HOSTS/MASTER/DB URL). Set, the master comes from them and a failover is
+    # followed without a restart (farmlokal_common/redis_client.py); the URL's password and db apply.
+    redis_sentinels: str = ""
+    redis_master_name: str = ""
     redis_socket_timeout_seconds: float = 0.5
 
     health_check_interval_seconds: float = 2.0

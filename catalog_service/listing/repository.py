@@ -15,6 +15,7 @@ from catalog_service.listing.plans import Driver, Plan, Statement, ids_statement
 from catalog_service.listing.query import ListQuery, keyset_of
 from catalog_service.listing.sql import SORT_INDEX, add_keyset, filters, order_by
 from catalog_service.search import plan as search_plan
+from farmlokal_common.read_routing import ReadRouter
 
 
 @dataclass(frozen=True)
@@ -42,15 +43,15 @@ def record(row: Any) -> ProductRecord:
 
 
 class ProductReader:
-    """Nothing here writes: the engine may point at a read replica."""
+    """Nothing here writes: reads may run on a read replica. Each read takes the replication floor it
+    must reflect (None: unknown, so the primary) and runs where the ReadRouter puts it."""
 
-    def __init__(self, engine: Engine, cursors: CursorCodec) -> None:
-        self._engine = engine
+    def __init__(self, reads: Engine | ReadRouter, cursors: CursorCodec) -> None:
+        self._reads = reads if isinstance(reads, ReadRouter) else ReadRouter(reads)
         self._cursors = cursors
 
-    def list_page(self, query: ListQuery) -> Page:
-        with self._engine.connect() as conn:
-            rows = fetch_rows(conn, query, query.limit + 1)
+    def list_page(self, query: ListQuery, floor: str | None = None) -> Page:
+        rows = self._reads.read(floor, lambda conn: fetch_rows(conn, query, query.limit + 1))
         has_more = len(rows) > query.limit
         products = [record(r) for r in rows[: query.limit]]
         cursor = ""
@@ -60,22 +61,26 @@ class ProductReader:
             cursor = self._cursors.encode(query.binding(), position)
         return Page(products, cursor, has_more)
 
-    def get(self, product_id: int) -> ProductRecord | None:
-        with self._engine.connect() as conn:
-            row = conn.execute(
+    def get(self, product_id: int, floor: str | None = None) -> ProductRecord | None:
+        row = self._reads.read(
+            floor,
+            lambda conn: conn.execute(
                 text(f"SELECT {', '.join(PRODUCT_FIELDS)} FROM products WHERE id = :id"),
                 {"id": product_id},
-            ).first()
+            ).first(),
+        )
         return record(row) if row is not None else None
 
-    def categories(self) -> list[CategoryCount]:
-        with self._engine.connect() as conn:
-            rows = conn.execute(
+    def categories(self, floor: str | None = None) -> list[CategoryCount]:
+        rows = self._reads.read(
+            floor,
+            lambda conn: conn.execute(
                 text(
                     "SELECT category, product_count FROM category_counts WHERE product_count > 0"
                     " ORDER BY category"
                 )
-            ).fetchall()
+            ).fetchall(),
+        )
         return [CategoryCount(r.category, int(r.product_count)) for r in rows]
 
 

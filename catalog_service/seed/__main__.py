@@ -11,8 +11,9 @@ import redis
 from catalog_service.seed.loader import loader_engine, seed
 from catalog_service.seed.progress import BarProgress
 from catalog_service.settings import CatalogSettings
-
-GENERATION_KEY = "catalog:generation"
+from farmlokal_common import gtid
+from farmlokal_common.cache_generation import Generations
+from farmlokal_common.redis_client import RedisTarget, connect
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,24 +32,26 @@ def main(argv: list[str] | None = None) -> int:
     progress = BarProgress()
     try:
         report = seed(engine, args.products, args.seed, args.reset, args.workers, progress)
+        position = "" if report.skipped else gtid.primary_position(engine)
     finally:
         progress.close()
         engine.dispose()
     if report.skipped:
         print("the catalog already has products; left alone (use --reset to replace it)")
         return 0
-    _bump_generation(settings.redis_url)
+    _bump_generation(settings, position)
     steps = ", ".join(f"{k} {v:.1f}s" for k, v in report.timings.items())
     print(f"seeded {report.products} products, {report.words} words, {report.postings} postings: {steps}")
     return 0
 
 
-def _bump_generation(url: str) -> None:
-    """Cached listings carry the generation; a new one invalidates them. Redis being down is fine."""
+def _bump_generation(settings: CatalogSettings, position: str) -> None:
+    """Cached listings carry the generation; a new one invalidates them, and its floor makes reads
+    from a replica wait for the seed. Redis being down is fine."""
     try:
-        client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        client = connect(RedisTarget.from_settings(settings), timeout_seconds=1)
         try:
-            client.incr(GENERATION_KEY)
+            Generations(client, "catalog", lambda: position).bump(position)
         finally:
             client.close()
     except redis.RedisError:

@@ -32,10 +32,10 @@ class CountingReader(ProductReader):
         self.list_calls = 0
         self._lock = threading.Lock()
 
-    def list_page(self, query):  # type: ignore[no-untyped-def]
+    def list_page(self, query, floor=None):  # type: ignore[no-untyped-def]
         with self._lock:
             self.list_calls += 1
-        return super().list_page(query)
+        return super().list_page(query, floor)
 
 
 @pytest.fixture

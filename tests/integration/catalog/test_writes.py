@@ -45,7 +45,7 @@ def outbox(engine: Engine) -> list[tuple[str, dict]]:
 
 
 def generation(client: redis.Redis) -> int:
-    return int(client.get("catalog:generation") or 0)
+    return int(client.hget("{catalog}:generation", "n") or 0)
 
 
 def test_upsert_creates_updates_and_skips_unchanged(writer, engine, redis_client) -> None:

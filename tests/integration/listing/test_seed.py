@@ -135,7 +135,7 @@ def test_reproducible_and_an_existing_catalog_is_left_alone(seeded: Engine) -> N
 
 
 def test_command_line_bumps_the_cache_generation(seed_url: str, redis_client) -> None:
-    redis_client.set("catalog:generation", 5)
+    redis_client.hset("{catalog}:generation", "n", 5)
     env = {
         **os.environ,
         "CATALOG_DATABASE_URL": seed_url,
@@ -146,10 +146,10 @@ def test_command_line_bumps_the_cache_generation(seed_url: str, redis_client) ->
         [*command, "--reset"], env=env, cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert "seeded 1200 products" in done.stdout
-    assert int(redis_client.get("catalog:generation")) == 6
+    assert int(redis_client.hget("{catalog}:generation", "n")) == 6
     again = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=True)
     assert "left alone" in again.stdout
-    assert int(redis_client.get("catalog:generation")) == 6
+    assert int(redis_client.hget("{catalog}:generation", "n")) == 6
 
 
 def test_command_line_ignores_an_unreachable_redis(seed_url: str) -> None:

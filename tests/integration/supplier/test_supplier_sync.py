@@ -39,7 +39,7 @@ def test_first_sync_is_full_and_the_second_finds_everything_unchanged(
         count(catalog_engine, "SELECT COUNT(*) FROM catalog_outbox WHERE event_type = 'product.created'")
         == PRODUCTS
     )
-    generation = int(redis_client.get("catalog:generation"))
+    generation = int(redis_client.hget("{catalog}:generation", "n"))
 
     second = sync.run()
     s = second.summary
@@ -47,7 +47,7 @@ def test_first_sync_is_full_and_the_second_finds_everything_unchanged(
     assert (s.created, s.updated, s.failed) == (0, 0, 0) and s.unchanged == s.fetched >= 1
     assert s.fetched <= 1  # only the product at the watermark instant is read again
     assert count(catalog_engine, "SELECT COUNT(*) FROM catalog_outbox") == PRODUCTS
-    assert int(redis_client.get("catalog:generation")) == generation + 1  # one (unchanged) batch
+    assert int(redis_client.hget("{catalog}:generation", "n")) == generation + 1  # one (unchanged) batch
 
 
 def test_a_changed_supplier_product_appears_in_the_listing_after_the_next_sync(

@@ -17,6 +17,7 @@ from farmlokal_common.circuit_breaker import BreakerSettings, CircuitOpen, Upstr
 from farmlokal_common.errors import Unavailable
 from farmlokal_common.http_client import ResilientClient
 from farmlokal_common.retry import RetryPolicy
+from farmlokal_common.settings import ServiceSettings
 
 ONE_TRY = RetryPolicy(max_attempts=1)
 
@@ -212,7 +213,9 @@ def test_pybreaker_never_counts_failures_of_async_functions() -> None:
 
 def test_redis_down_fails_open_without_stalling_calls() -> None:
     """Construction does not fail, calls go through, and Redis is not asked again for a while."""
-    dead = breaker_redis(f"redis://127.0.0.1:{free_port()}/0", timeout_seconds=0.1)
+    dead = breaker_redis(
+        ServiceSettings(redis_url=f"redis://127.0.0.1:{free_port()}/0", redis_socket_timeout_seconds=0.1)
+    )
     upstream = Upstream(status=503)
     started = time.monotonic()
     client = replica(dead, upstream, fail_max=1)
