@@ -43,6 +43,14 @@ seed: gen ## seed the catalog (SEED_PRODUCTS, default 1,000,000; SEED_ARGS=--res
 migrate: gen ## migrate every service's schema (MariaDB must be up)
 	@$(PY) -m devstack migrate
 
+.PHONY: replica-pause replica-resume
+
+replica-pause: ## stop the MariaDB replica's SQL thread (FARMLOKAL_MARIADB_REPLICA=1 make up): lag on purpose
+	@$(PY) -m devstack replica-pause
+
+replica-resume: ## start the MariaDB replica's SQL thread again; it catches up on its own
+	@$(PY) -m devstack replica-resume
+
 test: gen docs-assets ## the whole test suite but tests/interop (starts its own MariaDB, Redis, Envoy; no `make up` needed)
 	@rc=0; $(PYTEST) --ignore=tests/interop $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; fi; \

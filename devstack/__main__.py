@@ -15,7 +15,7 @@ import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic_settings import BaseSettings
 
-from devstack import services, stack
+from devstack import processes, replication, services, stack
 from devstack.processes import port_in_use, tail
 
 
@@ -41,23 +41,86 @@ def _down(cfg: stack.StackConfig, args: argparse.Namespace, env: dict[str, str])
 
 
 def _status(cfg: stack.StackConfig, args: argparse.Namespace, env: dict[str, str]) -> int:
-    rows = [("COMPONENT", "PID", "PORT", "ALIVE", "HEALTHY")]
-    for name in stack.COMPONENTS:
+    rows = [("COMPONENT", "PID", "PORT", "ALIVE", "HEALTHY", "DETAIL")]
+    shown = [*cfg.components()]
+    shown += [name for name in stack.TIER_COMPONENTS if name not in shown and stack.running_pid(cfg, name)]
+    for name in shown:
         pid = stack.running_pid(cfg, name)
         healthy = _healthy(name, cfg.port(name)) if pid is not None else False
         ports = "/".join(str(setting.port) for setting in cfg.ports[name])
-        rows.append((name, str(pid or "-"), ports, _yes(pid is not None), _yes(healthy)))
+        detail = _detail(cfg, name) if pid is not None else ""
+        rows.append((name, str(pid or "-"), ports, _yes(pid is not None), _yes(healthy), detail))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     return 0
 
 
+def _detail(cfg: stack.StackConfig, name: str) -> str:
+    """The replicated tier's state: the replica's replication and lag, each Redis's role."""
+    try:
+        if name == "mariadb-replica":
+            status = replication.replica_status(
+                processes.root_url(cfg.run_dir / "mariadb-replica"),
+                processes.root_url(cfg.run_dir / "mariadb"),
+            )
+            lag = _catalog_replica_lag(cfg)
+            return status.describe() + (f"; catalog sees lag {lag}" if lag else "")
+        if name in ("redis", "redis-replica") and cfg.redis_ha:
+            import redis
+
+            info = redis.Redis(port=cfg.port(name), socket_timeout=1).info("replication")
+            return f"role {info['role']}" + (f" of {info['master_port']}" if info["role"] == "slave" else "")
+        if name in stack.SENTINELS:
+            import redis
+
+            sentinel = redis.Redis(port=cfg.port(name), socket_timeout=1, decode_responses=True)
+            master = sentinel.execute_command(
+                "SENTINEL", "GET-MASTER-ADDR-BY-NAME", replication.SENTINEL_MASTER_NAME
+            )
+            return f"master {':'.join(master)}" if master else "no master"
+    except Exception as error:
+        return f"({type(error).__name__})"
+    return ""
+
+
+def _catalog_replica_lag(cfg: stack.StackConfig) -> str:
+    """farmlokal_db_replica_lag_seconds as the catalog's first worker exports it."""
+    try:
+        metrics = httpx.get(f"http://127.0.0.1:{cfg.ports['catalog'][1].port}/metrics", timeout=1.0).text
+    except httpx.HTTPError:
+        return ""
+    for line in metrics.splitlines():
+        if line.startswith("farmlokal_db_replica_lag_seconds{"):
+            return f"{float(line.rsplit(' ', 1)[1]):.1f} s"
+    return ""
+
+
+def _replica_pause(cfg: stack.StackConfig, args: argparse.Namespace, env: dict[str, str]) -> None:
+    _require_replica(cfg)
+    replication.pause(processes.root_url(cfg.run_dir / "mariadb-replica"))
+    print("mariadb-replica: SQL thread stopped (it keeps receiving the binary log); make replica-resume")
+
+
+def _replica_resume(cfg: stack.StackConfig, args: argparse.Namespace, env: dict[str, str]) -> None:
+    _require_replica(cfg)
+    replication.resume(processes.root_url(cfg.run_dir / "mariadb-replica"))
+    print("mariadb-replica: SQL thread started; it catches up on its own")
+
+
+def _require_replica(cfg: stack.StackConfig) -> None:
+    if stack.running_pid(cfg, "mariadb-replica") is None:
+        raise stack.StackError(
+            "no MariaDB replica is running: start one with FARMLOKAL_MARIADB_REPLICA=1 make up"
+        )
+
+
 def _logs(cfg: stack.StackConfig, args: argparse.Namespace, env: dict[str, str]) -> int:
-    names = [args.component] if args.component else list(stack.COMPONENTS)
-    unknown = [name for name in names if name not in stack.COMPONENTS]
+    known = (*stack.COMPONENTS, *stack.TIER_COMPONENTS)
+    names = [args.component] if args.component else list(cfg.components())
+    unknown = [name for name in names if name not in known]
     if unknown:
-        raise stack.StackError(f"no component {unknown[0]!r}; one of: {', '.join(stack.COMPONENTS)}")
+        raise stack.StackError(f"no component {unknown[0]!r}; one of: {', '.join(known)}")
     for name in names:
         path = cfg.log_file(name)
         print(f"==> {path} <==")
@@ -94,6 +157,14 @@ FARMLOKAL_RUN_DIR=.run
 FARMLOKAL_MARIADB_PORT=13306
 FARMLOKAL_MARIADB_BUFFER_POOL=2G
 FARMLOKAL_REDIS_PORT=16379
+# The replicated data tier (README "Replicated data tier"): FARMLOKAL_MARIADB_REPLICA=1 adds a GTID
+# replica that catalog reads use; FARMLOKAL_REDIS_HA=1 a Redis replica and three Sentinels (on
+# FARMLOKAL_REDIS_SENTINEL_PORT and the next two) that every service takes its Redis from.
+FARMLOKAL_MARIADB_REPLICA=0
+FARMLOKAL_MARIADB_REPLICA_PORT=13307
+FARMLOKAL_REDIS_HA=0
+FARMLOKAL_REDIS_REPLICA_PORT=16380
+FARMLOKAL_REDIS_SENTINEL_PORT=26379
 FARMLOKAL_SANDBOX_PORT=18090
 FARMLOKAL_EDGE_PORT=8080
 FARMLOKAL_EDGE_ADMIN_PORT=9901
@@ -199,12 +270,16 @@ def _parser() -> argparse.ArgumentParser:
     command("down", _down, "stop everything `up` started")
     command("status", _status, "table of components: pid, port, alive, healthy")
     logs = command("logs", _logs, "tail the logs")
-    logs.add_argument("component", nargs="?", help="one of " + ", ".join(stack.COMPONENTS))
+    logs.add_argument(
+        "component", nargs="?", help="one of " + ", ".join((*stack.COMPONENTS, *stack.TIER_COMPONENTS))
+    )
     logs.add_argument("-n", "--lines", type=int, default=40)
     command("seed", _seed, "seed the catalog (SEED_PRODUCTS products)").add_argument(
         "--reset", action="store_true", help="empty the catalog first"
     )
     command("migrate", _migrate, "migrate every service's schema")
+    command("replica-pause", _replica_pause, "stop the MariaDB replica's SQL thread (lag on purpose)")
+    command("replica-resume", _replica_resume, "start the MariaDB replica's SQL thread again")
     command("env-example", _env_example, "print .env.example: every setting with its default")
     probe = command("probe", _probe, "exit 0 if an HTTP URL answers 200 or a gRPC server is SERVING")
     probe.add_argument("target", help="URL, or host:port with --grpc")

@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from devstack import processes
-from devstack.processes import MariaDBOptions, ManagedProcess
+from devstack.processes import ManagedProcess, MariaDBOptions
 
 REPLICATION_USER = "replication"
 REPLICATION_PASSWORD = "replication_dev_pw"
@@ -110,11 +110,15 @@ class ReplicaStatus:
         from farmlokal_common.gtid import streams
 
         have = streams(self.replica_position)
-        return sum(max(0, seq - have.get(stream, 0)) for stream, seq in streams(self.primary_position).items())
+        return sum(
+            max(0, seq - have.get(stream, 0)) for stream, seq in streams(self.primary_position).items()
+        )
 
     def describe(self) -> str:
-        threads = "replicating" if (self.io_running, self.sql_running) == ("Yes", "Yes") else (
-            f"IO thread {self.io_running}, SQL thread {self.sql_running}"
+        threads = (
+            "replicating"
+            if (self.io_running, self.sql_running) == ("Yes", "Yes")
+            else (f"IO thread {self.io_running}, SQL thread {self.sql_running}")
         )
         lag = "?" if self.seconds_behind is None else f"{self.seconds_behind} s"
         text_ = f"{threads}; Seconds_Behind_Master {lag}; {self.behind_transactions} transactions behind"
@@ -127,7 +131,9 @@ def replica_status(replica_root_url: str, primary_root_url: str) -> ReplicaStatu
     status, position = rows[0], rows[1]
     assert isinstance(status, list) and isinstance(position, list) and isinstance(primary, list)
     if not status:
-        return ReplicaStatus("No", "No", None, str(position[0]["pos"]), str(primary[0]["pos"]), "not configured")
+        return ReplicaStatus(
+            "No", "No", None, str(position[0]["pos"]), str(primary[0]["pos"]), "not configured"
+        )
     row = status[0]
     return ReplicaStatus(
         str(row["Slave_IO_Running"]),
@@ -186,25 +192,25 @@ def start_pair(
     replica_datadir: Path,
     replica_port: int,
     replica_log: Path,
-    options: MariaDBOptions = MariaDBOptions(),
-    running_primary: ManagedProcess | None = None,
-    stop_primary: Callable[[], None] | None = None,
+    options: MariaDBOptions | None = None,
     prepare_primary: Callable[[str], None] = lambda _url: None,
 ) -> MariaDBPair:
-    """Starts (or keeps) the primary with its binary log and the replica beside it, seeding the
-    replica first when its data directory does not exist. `prepare_primary(root_url)` runs on a
-    primary before it is copied (e.g. creating the services' users)."""
-    primary = running_primary
-    if primary is None:
-        primary = processes.start_mariadb(primary_datadir, primary_port, primary_log, primary_options(options))
+    """Starts the primary with its binary log and the replica beside it, seeding the replica first
+    when its data directory does not exist (the test fixtures' pair; `make up` does the same steps
+    with pid files, devstack/stack.py). `prepare_primary(root_url)` runs on the primary before it
+    is copied (e.g. creating the services' users)."""
+    options = options or MariaDBOptions()
+    primary = processes.start_mariadb(primary_datadir, primary_port, primary_log, primary_options(options))
     primary_url = processes.root_url(primary_datadir)
     seeding = not replica_datadir.exists()
     if seeding:
         prepare_primary(primary_url)
         create_replication_user(primary_url)
-        (stop_primary or primary.stop)()
+        primary.stop()
         seed_datadir(primary_datadir, replica_datadir)
-        primary = processes.start_mariadb(primary_datadir, primary_port, primary_log, primary_options(options))
+        primary = processes.start_mariadb(
+            primary_datadir, primary_port, primary_log, primary_options(options)
+        )
     replica = processes.start_mariadb(replica_datadir, replica_port, replica_log, replica_options(options))
     replica.name = "mariadb-replica"
     if seeding:
@@ -254,7 +260,8 @@ def start_cluster(ports: Sequence[int], workdir: Path, timeout: float = 30.0) ->
         for port in ports:
             node_dir = workdir / f"node-{port}"
             extra = ["--cluster-enabled", "yes", "--cluster-config-file", str(node_dir / "nodes.conf")]
-            extra += ["--cluster-node-timeout", "2000"]
+            # The bus port (default port + 10000) may be taken: a free one of its own.
+            extra += ["--cluster-node-timeout", "2000", "--cluster-port", str(processes.free_port())]
             nodes.append(processes.start_redis(port, node_dir, workdir / f"node-{port}.log", extra))
         addresses = [f"127.0.0.1:{port}" for port in ports]
         subprocess.run(

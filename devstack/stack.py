@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
-from devstack import codegen, dbinit, processes, services
+from devstack import codegen, dbinit, processes, replication, services
 from devstack.envoy_process import start_envoy
 from devstack.processes import tail
 from farmlokal_common.settings import DEV_MARIADB_PORT, DEV_REDIS_PORT, DEV_SANDBOX_PORT, dev_database_url
@@ -34,6 +34,10 @@ from farmlokal_edge.settings import EdgeSettings
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_NAMES = ("auth", "webhook", "catalog")
 COMPONENTS = ("mariadb", "redis", "sandbox", *SERVICE_NAMES, "envoy")
+# The replicated data tier (FARMLOKAL_MARIADB_REPLICA=1, FARMLOKAL_REDIS_HA=1): started after their
+# primaries, stopped before them.
+SENTINELS = ("sentinel-1", "sentinel-2", "sentinel-3")
+TIER_COMPONENTS = ("mariadb-replica", "redis-replica", *SENTINELS)
 # A substring of /proc/PID/cmdline that only our process of that component has.
 MARKERS = {
     "mariadb": "mariadbd",
@@ -43,7 +47,11 @@ MARKERS = {
     "webhook": "-m webhook_service",
     "catalog": "-m catalog_service",
     "envoy": "envoy-keeper",
+    "mariadb-replica": "mariadbd",
+    "redis-replica": "redis-server",
+    **{name: "[sentinel]" for name in SENTINELS},
 }
+TRUE = ("1", "true", "yes", "on")
 
 
 class StackError(RuntimeError):
@@ -65,6 +73,8 @@ class StackConfig:
     ports: dict[str, tuple[PortSetting, ...]] = field(default_factory=dict)
     mariadb_buffer_pool: str = "2G"
     health_timeout: float = 120.0
+    mariadb_replica: bool = False
+    redis_ha: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> StackConfig:
@@ -91,13 +101,31 @@ class StackConfig:
                 port("FARMLOKAL_EDGE_PORT", 8080, "http"),
                 port("FARMLOKAL_EDGE_ADMIN_PORT", 9901, "admin"),
             ),
+            "mariadb-replica": (port("FARMLOKAL_MARIADB_REPLICA_PORT", 13307, "sql"),),
+            "redis-replica": (port("FARMLOKAL_REDIS_REPLICA_PORT", 16380, "redis"),),
         }
+        first_sentinel = port("FARMLOKAL_REDIS_SENTINEL_PORT", 26379, "sentinel")
+        for index, name in enumerate(SENTINELS):
+            ports[name] = (PortSetting(first_sentinel.env_var, first_sentinel.port + index, "sentinel"),)
         return cls(
             run_dir=ROOT / (env.get("FARMLOKAL_RUN_DIR") or ".run"),
             ports=ports,
             mariadb_buffer_pool=env.get("FARMLOKAL_MARIADB_BUFFER_POOL") or "2G",
             health_timeout=float(env.get("FARMLOKAL_UP_TIMEOUT") or 120),
+            mariadb_replica=env.get("FARMLOKAL_MARIADB_REPLICA", "").strip().lower() in TRUE,
+            redis_ha=env.get("FARMLOKAL_REDIS_HA", "").strip().lower() in TRUE,
         )
+
+    def components(self) -> tuple[str, ...]:
+        """Every component this configuration runs, in start order."""
+        tier = [
+            *(["mariadb-replica"] if self.mariadb_replica else []),
+            *(["redis-replica", *SENTINELS] if self.redis_ha else []),
+        ]
+        return ("mariadb", "redis", *tier, "sandbox", *SERVICE_NAMES, "envoy")
+
+    def sentinel_hosts(self) -> str:
+        return ",".join(f"127.0.0.1:{self.port(name)}" for name in SENTINELS)
 
     def port(self, component: str) -> int:
         """The component's main port (the first listed)."""
@@ -241,8 +269,22 @@ def service_plans(cfg: StackConfig, env: Mapping[str, str]) -> dict[str, service
             database_url=dev_database_url(services.SCHEMA[name], port=mariadb_port),
             redis_url=f"redis://127.0.0.1:{redis_port}/0",
             workers=int(env.get(f"{prefix}WORKERS") or 1),
+            extra_env=tier_env(cfg, name),
         )
     return plans
+
+
+def tier_env(cfg: StackConfig, service: str) -> dict[str, str]:
+    """A service's settings for the replicated tier: Redis from the Sentinels, catalog reads from the
+    replica."""
+    prefix = services.ENV_PREFIX[service]
+    env = {}
+    if cfg.redis_ha:
+        env[f"{prefix}REDIS_SENTINELS"] = cfg.sentinel_hosts()
+        env[f"{prefix}REDIS_MASTER_NAME"] = replication.SENTINEL_MASTER_NAME
+    if cfg.mariadb_replica and service == "catalog":
+        env["CATALOG_DATABASE_READ_URL"] = dev_database_url("catalog", port=cfg.port("mariadb-replica"))
+    return env
 
 
 def stack_env(
@@ -286,7 +328,7 @@ def up(
     cfg: StackConfig, env: Mapping[str, str], seed: bool = True, say: Callable[[str], None] = _say
 ) -> None:
     """Starts what is not running, migrates, seeds and waits for the edge's /health."""
-    running = {name: running_pid(cfg, name) for name in COMPONENTS}
+    running = {name: running_pid(cfg, name) for name in cfg.components()}
     conflicts = port_conflicts(cfg, [name for name, pid in running.items() if pid is None])
     if conflicts:
         raise StackError("cannot start the dev stack:\n  " + "\n  ".join(conflicts))
@@ -299,6 +341,8 @@ def up(
         say(f"mariadb: starting on {cfg.port('mariadb')} (data in {datadir})")
         try:
             options = processes.MariaDBOptions(buffer_pool=cfg.mariadb_buffer_pool)
+            if cfg.mariadb_replica:
+                options = replication.primary_options(options)
             _started(
                 cfg, processes.start_mariadb(datadir, cfg.port("mariadb"), cfg.log_file("mariadb"), options)
             )
@@ -308,6 +352,8 @@ def up(
         dbinit.init_databases(processes.root_url(datadir), dbinit.dev_service_databases())
     except SQLAlchemyError as error:
         raise _fail(cfg, "mariadb", error) from error
+    if cfg.mariadb_replica:
+        _up_mariadb_replica(cfg, running["mariadb-replica"] is not None, say)
 
     if running["redis"] is None:
         say(f"redis: starting on {cfg.port('redis')}")
@@ -317,6 +363,8 @@ def up(
             )
         except (RuntimeError, OSError) as error:
             raise _fail(cfg, "redis", error) from error
+    if cfg.redis_ha:
+        _up_redis_ha(cfg, running, say)
 
     plans = service_plans(cfg, env)
     extra = stack_env(cfg, plans, env)
@@ -345,6 +393,73 @@ def up(
         run_seed(plans["catalog"], extra, reset=False, say=say)
     wait_for_health(cfg)
     say(f"dev stack is up: http://127.0.0.1:{cfg.port('envoy')}/health answers 200")
+
+
+def _up_mariadb_replica(cfg: StackConfig, already_running: bool, say: Callable[[str], None]) -> None:
+    """The GTID replica on FARMLOKAL_MARIADB_REPLICA_PORT: seeded once from the primary (which is
+    stopped for the copy and started again), then started and left to resume replication."""
+    primary_dir, replica_dir = cfg.run_dir / "mariadb", cfg.run_dir / "mariadb-replica"
+    primary_url = processes.root_url(primary_dir)
+    if not replication.has_binlog(primary_url):
+        raise StackError(
+            "the running MariaDB has no binary log (it was started without FARMLOKAL_MARIADB_REPLICA=1): "
+            "`make down`, then `FARMLOKAL_MARIADB_REPLICA=1 make up`"
+        )
+    if already_running:
+        return
+    options = processes.MariaDBOptions(buffer_pool=cfg.mariadb_buffer_pool)
+    seeding = not replica_dir.exists()
+    try:
+        if seeding:
+            say("mariadb-replica: seeding from the primary (stopped for a consistent copy, then restarted)")
+            replication.create_replication_user(primary_url)
+            stop_component(cfg, "mariadb", timeout=60.0)
+            replication.seed_datadir(primary_dir, replica_dir)
+            primary = processes.start_mariadb(
+                primary_dir,
+                cfg.port("mariadb"),
+                cfg.log_file("mariadb"),
+                replication.primary_options(options),
+            )
+            _started(cfg, primary)
+        say(f"mariadb-replica: starting on {cfg.port('mariadb-replica')} (data in {replica_dir})")
+        replica = processes.start_mariadb(
+            replica_dir,
+            cfg.port("mariadb-replica"),
+            cfg.log_file("mariadb-replica"),
+            replication.replica_options(options),
+        )
+        write_pid(cfg, "mariadb-replica", replica.pid)
+        if seeding:
+            replication.configure_replica(
+                processes.root_url(replica_dir), "127.0.0.1", cfg.port("mariadb"), from_seed=True
+            )
+    except (RuntimeError, OSError, subprocess.CalledProcessError, SQLAlchemyError) as error:
+        raise _fail(cfg, "mariadb-replica", error) from error
+
+
+def _up_redis_ha(cfg: StackConfig, running: Mapping[str, int | None], say: Callable[[str], None]) -> None:
+    """A replica of the Redis on FARMLOKAL_REDIS_PORT and three Sentinels watching it."""
+    primary_port = cfg.port("redis")
+    try:
+        if running["redis-replica"] is None:
+            say(f"redis-replica: starting on {cfg.port('redis-replica')} (replica of {primary_port})")
+            proc = replication.start_redis_replica(
+                cfg.port("redis-replica"),
+                primary_port,
+                cfg.run_dir / "redis-replica",
+                cfg.log_file("redis-replica"),
+            )
+            write_pid(cfg, "redis-replica", proc.pid)
+        for name in SENTINELS:
+            if running[name] is None:
+                say(f"{name}: starting on {cfg.port(name)}")
+                proc = replication.start_sentinel(
+                    cfg.port(name), primary_port, cfg.run_dir / name, cfg.log_file(name)
+                )
+                write_pid(cfg, name, proc.pid)
+    except (RuntimeError, OSError) as error:
+        raise _fail(cfg, "redis-replica", error) from error
 
 
 def _start_and_wait(
@@ -429,5 +544,9 @@ def wait_for_health(cfg: StackConfig) -> None:
 
 
 def down(cfg: StackConfig, say: Callable[[str], None] = _say) -> None:
-    for name in reversed(COMPONENTS):
-        say(f"{name}: {stop_component(cfg, name, timeout=60.0 if name == 'mariadb' else 20.0)}")
+    """Stops every component, the replicated tier's too whether or not this configuration asks for it."""
+    everything = ("mariadb", "redis", *TIER_COMPONENTS, "sandbox", *SERVICE_NAMES, "envoy")
+    for name in reversed(everything):
+        if name in TIER_COMPONENTS and running_pid(cfg, name) is None and name not in cfg.components():
+            continue
+        say(f"{name}: {stop_component(cfg, name, timeout=60.0 if name.startswith('mariadb') else 20.0)}")
