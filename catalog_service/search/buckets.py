@@ -151,6 +151,11 @@ def lock_shared(conn: Connection) -> None:
     conn.execute(text("SELECT sort_key FROM search_bucket_locks LOCK IN SHARE MODE")).fetchall()
 
 
+def lock_exclusive(conn: Connection) -> None:
+    """No other writer places products or reads prefixes until the caller's transaction ends."""
+    conn.execute(text("SELECT sort_key FROM search_bucket_locks ORDER BY sort_key FOR UPDATE")).fetchall()
+
+
 def change_members(conn: Connection, adds: dict[int, set[int]], removes: dict[int, set[int]]) -> list[int]:
     """Applies membership changes to buckets (locked rows); returns the buckets now past SPLIT_AT."""
     ids = sorted(set(adds) | set(removes))

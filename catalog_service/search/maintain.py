@@ -30,6 +30,7 @@ class BitmapIndexer:
         ids = sorted(set(changed) | gone)
         if not ids:
             return
+        buckets.lock_shared(conn)  # before reading any prefix or bucket bound (see _new_heavy_prefixes)
         old_words, old_category = _recorded(conn, ids)
         current = _products(conn, sorted(set(ids) - gone))
         new_words = {
@@ -112,10 +113,29 @@ def _word_ids(conn: Connection, words: set[str]) -> dict[str, int]:
 def _new_heavy_prefixes(conn: Connection, new_words: list[str]) -> None:
     """A prefix that now starts more than PREFIX_MAX_WORDS words gets its bitmap: the union of its
     words' (which hold every product but the ones this write changes; their prefix bits follow
-    from the difference the caller applies)."""
+    from the difference the caller applies).
+
+    Under every sort's lock taken exclusively: writers hold them shared from the start of their
+    reindex, so once it is granted every other writer has committed (the words' bitmaps are
+    complete) and none can have read the prefixes without this one; a writer waiting for a row
+    this one holds makes a deadlock, which the write path retries.
+    """
     candidates = sorted({w[:n] for w in new_words for n in range(3, len(w) + 1)})
-    if not candidates:
+    if not candidates or not _missing_heavy(conn, candidates):
         return
+    buckets.lock_exclusive(conn)
+    for prefix, word_ids in _missing_heavy(conn, candidates):
+        prefix_id = conn.execute(
+            text("INSERT INTO search_prefixes (prefix) VALUES (:p)"), {"p": prefix}
+        ).lastrowid
+        union = BitMap.union(BitMap(), *bitmaps.read_sets(conn, [(KIND_WORD, i) for i in word_ids]).values())
+        rows = bitmaps.rows_of(KIND_PREFIX, int(prefix_id), union)
+        if rows:
+            conn.execute(text(bitmaps.INSERT_ROWS), rows)
+
+
+def _missing_heavy(conn: Connection, candidates: list[str]) -> list[tuple[str, list[int]]]:
+    """The candidates that start more than PREFIX_MAX_WORDS words and have no bitmap yet."""
     existing = {
         r.prefix
         for r in conn.execute(
@@ -125,6 +145,7 @@ def _new_heavy_prefixes(conn: Connection, new_words: list[str]) -> None:
             {"p": candidates},
         )
     }
+    found = []
     for prefix in candidates:
         if prefix in existing:
             continue
@@ -134,15 +155,9 @@ def _new_heavy_prefixes(conn: Connection, new_words: list[str]) -> None:
                 text("SELECT id FROM search_words WHERE word LIKE :p"), {"p": escape_like(prefix) + "%"}
             )
         ]
-        if len(word_ids) <= bitmaps.PREFIX_MAX_WORDS:
-            continue
-        prefix_id = conn.execute(
-            text("INSERT INTO search_prefixes (prefix) VALUES (:p)"), {"p": prefix}
-        ).lastrowid
-        union = BitMap.union(BitMap(), *bitmaps.read_sets(conn, [(KIND_WORD, i) for i in word_ids]).values())
-        rows = bitmaps.rows_of(KIND_PREFIX, int(prefix_id), union)
-        if rows:
-            conn.execute(text(bitmaps.INSERT_ROWS), rows)
+        if len(word_ids) > bitmaps.PREFIX_MAX_WORDS:
+            found.append((prefix, word_ids))
+    return found
 
 
 def _heavy_prefixes(conn: Connection, words: set[str]) -> dict[str, int]:
