@@ -23,6 +23,7 @@ parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--url", required=True)
 engine = create_engine(parser.parse_args().url, isolation_level="READ COMMITTED")
 rng = random.Random(5)
+RUN = int(time.time())  # external ids unique across runs
 with engine.connect() as conn:
     words = [r[0] for r in conn.execute(text("SELECT word FROM search_words"))]
 
@@ -41,7 +42,7 @@ def batch(kind, n, with_bitmaps, tag):
         if kind == "insert":
             rows = [
                 {
-                    "e": f"w-{tag}-{i}",
+                    "e": f"w-{RUN}-{tag}-{i}",
                     "n": "Organic " + rng.choice(words).title(),
                     "d": " ".join(rng.choice(words) for _ in range(20)),
                     "c": rng.choice(["Fruits", "Dairy", "Vegetables"]),
