@@ -33,6 +33,7 @@ from catalog_service.listing.repository import ProductReader, fetch_rows, record
 from catalog_service.listing.text import query_terms
 from catalog_service.search import plan
 from catalog_service.search.bitmaps import Reads
+from catalog_service.search.buckets import SORT_CODE
 
 CLASSES: dict[str, dict[str, Any]] = {
     "anti-correlated": {"q": "source around"},
@@ -214,8 +215,13 @@ def main() -> int:
     print("| class | sort | page | new p50 | new p95 | rows | bitmap rows | bucket rows | entries | lookups"
           " | stmts | Handler_read | legacy ms | same | steps |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    mismatches = 0
+    mismatches = over = 0
     with engine.connect() as conn:
+        products = int(conn.execute(text("SELECT COUNT(*) FROM products")).scalar_one())
+        counts = {
+            int(k): int(n)
+            for k, n in conn.execute(text("SELECT sort_key, COUNT(*) FROM search_buckets GROUP BY sort_key"))
+        }
         for name, spec in CLASSES.items():
             if args.only and name != args.only and (args.only in CLASSES or args.only not in name):
                 continue
@@ -231,6 +237,15 @@ def main() -> int:
                     same = "-" if want is None else ("yes" if want == got["ids"] else "NO")
                     mismatches += same == "NO"
                     r = got["reads"]
+                    limit = plan.bound(
+                        products, counts[SORT_CODE[sort]], counts[SORT_CODE["price"]], 21, len(query.terms)
+                    )
+                    if got["handler"] > limit:
+                        over += 1
+                        print(
+                            f"OVER THE BOUND: {name} {sort} {order} page {page}: {got['handler']} > {limit}",
+                            file=sys.stderr,
+                        )
                     print(
                         f"| {name} | {sort} {order} | {page} | {got['p50']:.1f} | {got['p95']:.1f} | {len(got['ids'])}"
                         f" | {r.bitmap_rows} | {r.bucket_rows} | {r.entries} | {r.lookups} | {r.statements}"
@@ -239,7 +254,8 @@ def main() -> int:
                     )
                     sys.stdout.flush()
     engine.dispose()
-    return 1 if mismatches else 0
+    print(f"\n{mismatches} pages differ from the previous plans; {over} shapes read more than plan.bound()")
+    return 1 if mismatches or over else 0
 
 
 if __name__ == "__main__":
