@@ -7,7 +7,9 @@
   Redis lock (random value, TTL, compare-and-delete release, bounded wait). Waiters poll Redis for
   the new token. A final provider refusal is remembered briefly so waiters share it instead of
   calling the provider again.
-- Redis down: the process fetches for itself (still one call per process) and keeps a local copy.
+- Redis down: the process serves the last token it read from Redis while it is not near expiry (so
+  a Redis failover costs no provider call), else fetches for itself (one call per process) and keeps
+  a local copy.
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ class TokenBroker:
             token = self._read(key)
         except redis.RedisError:
             return self._flight.do(key, lambda: self._without_redis(key, audience, scope))
+        if token is not None:
+            self._local[key] = token
         if token is not None and token.seconds_left() > self._settings.refresh_skew_seconds:
             return Lease(token, "cache")
         if token is not None and token.seconds_left() > 0:
