@@ -13,3 +13,8 @@ GRANT ALL PRIVILEGES ON `catalog`.* TO 'catalog_svc'@'%';
 GRANT ALL PRIVILEGES ON `webhooks`.* TO 'webhooks_svc'@'%';
 GRANT ALL PRIVILEGES ON `auth`.* TO 'auth_svc'@'%';
 FLUSH PRIVILEGES;
+
+-- The user compose's mysql-replica (profile "replica") replicates as (README "Replicated data tier").
+CREATE USER IF NOT EXISTS 'replication'@'%' IDENTIFIED BY 'replication_dev_pw';
+GRANT REPLICATION SLAVE ON *.* TO 'replication'@'%';
+FLUSH PRIVILEGES;
