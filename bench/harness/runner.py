@@ -24,6 +24,7 @@ from bench.harness.scenarios.cpu import run_b9
 from bench.harness.scenarios.edge import run_b1
 from bench.harness.scenarios.listing import run_b2, run_b4
 from bench.harness.scenarios.peer import run_b8
+from bench.harness.scenarios.replica import run_b2_replica
 from bench.harness.scenarios.search import run_b3
 from bench.harness.scenarios.seed import b5_row
 from bench.harness.scenarios.token_broker import run_b7
@@ -35,7 +36,7 @@ from bench.harness.tools import ensure_tools
 ROOT = Path(__file__).resolve().parents[2]
 # A 1-minute load average above this many runnable tasks per core means other work shared the CPUs.
 BUSY_LOAD_PER_CORE = 1.5
-ALL_SCENARIOS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9")
+ALL_SCENARIOS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B2R")
 SCENARIO_NAMES = {
     "B1": "cached listing through the REST edge",
     "B2": "uncached listing",
@@ -46,6 +47,7 @@ SCENARIO_NAMES = {
     "B7": "GetAccessToken",
     "B8": "Node reference",
     "B9": "CPU per request",
+    "B2R": "uncached listing on a read replica",
 }
 
 
@@ -112,6 +114,7 @@ def run(options: Options, say: Callable[[str], None] = print) -> int:
             ("B7", lambda: run_b7(ctx)),
             ("B8", lambda: run_b8(ctx)),  # after B6: its FULLTEXT index rebuilds products
             ("B9", lambda: run_b9(ctx)),  # last: the CPU of the runs B1, B2 and B8 accounted
+            ("B2R", lambda: run_b2_replica(ctx)),  # after all: it restarts MariaDB with a binary log
         ]
         for scenario_id, step in steps:
             if scenario_id in options.only:
