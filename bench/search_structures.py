@@ -43,6 +43,7 @@ CLASSES: dict[str, dict[str, Any]] = {
     "prefix of many words": {"q": "ami"},
     "common + narrow price": {"q": "grown", "min_price": "1000", "max_price": "1010"},
     "common + mid price": {"q": "fresh", "min_price": "100", "max_price": "120"},
+    "common + one price": {"q": "grown", "min_price": "150", "max_price": "150"},  # make bench's B3 shape
     "name word by name": {"q": "organic", "sort_only": "name"},
     "single common": {"q": "grown"},
     "single medium": {"q": "chikki"},

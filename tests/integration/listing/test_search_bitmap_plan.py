@@ -313,3 +313,21 @@ def test_a_crafted_worst_case_reads_no_more_than_the_bound(catalog, monkeypatch,
             query = dataclasses.replace(
                 query, after=keyset_of(query.sort, last.created_at, last.price, last.name, last.id)
             )
+
+
+@pytest.mark.parametrize("max_len", [4, 9, 64])
+def test_price_edges_read_by_rows_when_the_id_list_is_cut(catalog, monkeypatch, max_len) -> None:
+    """The price edges' ids come as one GROUP_CONCAT; cut by group_concat_max_len (even inside an
+    id), the plan reads them as rows instead and still answers exactly."""
+    engine, rows = catalog
+    monkeypatch.setattr(plan, "DIRECT_MAX", 0)
+    with engine.connect() as conn:
+        conn.execute(text(f"SET SESSION group_concat_max_len = {max_len}"))
+        for sort in ("created_at", "name"):
+            query = parse_list_request(
+                pb.ListProductsRequest(q="fresh", min_price="2.5", max_price="10", sort=sort, limit="10"),
+                CODEC,
+            )
+            got = plan.search(conn, query, 11)
+            assert ids(got) == brute_force(rows, query)[:11], (max_len, sort)
+        conn.execute(text("SET SESSION group_concat_max_len = DEFAULT"))
