@@ -131,11 +131,16 @@ def _read_router(
     settings: CatalogSettings, bulkhead: Bulkhead
 ) -> tuple[ReadRouter, list[Engine], ReplicaMonitor | None]:
     """The primary's read pool alone, or with the replica's and the monitor that decides between them."""
+    alone = not settings.database_read_url
     primary = make_engine(
-        settings.database_url, settings, read_only=True, bulkhead=bulkhead, pool_name="catalog_read_primary"
+        settings.database_url,
+        settings,
+        read_only=True,
+        bulkhead=bulkhead,
+        pool_name="catalog_read" if alone else "catalog_read_primary",
     )
-    if not settings.database_read_url:
-        return ReadRouter(primary), [primary], None
+    if alone:
+        return ReadRouter(primary, pool="catalog_read"), [primary], None
     replica = make_engine(
         settings.database_read_url, settings, read_only=True, bulkhead=bulkhead, pool_name="catalog_read"
     )
