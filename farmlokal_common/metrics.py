@@ -69,7 +69,7 @@ DB_REPLICA_LAG = Gauge(
 DB_READS = Counter(
     "farmlokal_db_reads_total",
     "Reads by where they ran: replica, replica_after_wait (after waiting for the read's floor), or"
-    " primary_* with the reason (replica_down, replica_lagging, wait_timeout, floor_unknown; primary:"
-    " no replica)",
+    " primary_* with the reason (replica_down, replica_lagging, wait_timeout, replica_behind: a floor"
+    " it already failed to reach, floor_unknown; primary: no replica)",
     ["pool", "route"],
 )

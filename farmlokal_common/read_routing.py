@@ -7,7 +7,9 @@ down) and only the primary is safe. ReadRouter.read:
 - no replica, or the ReplicaMonitor finds it unreachable or lagging beyond the limit: the primary;
 - the replica was last seen at or past the floor: the replica, at once;
 - else the replica, after waiting for the floor at most `wait_seconds` (MASTER_GTID_WAIT), and the
-  primary when it does not get there in time;
+  primary when it does not get there in time; until the monitor sees the replica reach that floor,
+  reads needing it (or more) go to the primary without waiting, so a stalled replica costs one wait,
+  not one per read (each wait holds a database bulkhead slot);
 - a replica connection that breaks (the replica died before the monitor noticed) marks it down and
   the read runs again on the primary: a read only reads, so running it twice is harmless.
 Every read is counted by where it ran and why (farmlokal_db_reads_total{pool, route}).
@@ -157,6 +159,7 @@ class ReadRouter:
         self._monitor = monitor
         self._wait = wait_seconds
         self._pool = monitor.pool if monitor is not None else pool
+        self._behind: str | None = None  # a floor the replica did not reach within the wait
 
     def read(self, floor: str | None, work: Callable[[Connection], T]) -> T:
         """work(conn) on the connection this read may use (see the module's docstring)."""
@@ -168,6 +171,8 @@ class ReadRouter:
             reachable = self._monitor.state.reachable
             return self._on_primary(work, "primary_replica_lagging" if reachable else "primary_replica_down")
         covered = not floor or gtid.covers(self._monitor.state.position, floor)
+        if not covered and self._known_behind(floor):
+            return self._on_primary(work, "primary_replica_behind")
         try:
             with self._replica.connect() as conn:
                 reached = covered or gtid.wait_for(conn, floor, self._wait)
@@ -179,9 +184,20 @@ class ReadRouter:
             self._monitor.mark_down()
             return self._on_primary(work, "primary_replica_down")
         if not reached:
+            self._behind = floor
             return self._on_primary(work, "primary_wait_timeout")
         DB_READS.labels(self._pool, "replica" if covered else "replica_after_wait").inc()
         return result
+
+    def _known_behind(self, floor: str) -> bool:
+        """True while the replica is known not to have reached a floor at or below this one."""
+        behind = self._behind
+        if behind is None or self._monitor is None:
+            return False
+        if gtid.covers(self._monitor.state.position, behind):
+            self._behind = None
+            return False
+        return gtid.covers(floor, behind)
 
     def _on_primary(self, work: Callable[[Connection], T], route: str) -> T:
         DB_READS.labels(self._pool, route).inc()

@@ -114,12 +114,14 @@ def test_a_write_is_read_back_while_the_replica_applies_nothing_then_reads_retur
     )
     assert on_replica(pair, "rr-saffron") == 0, "the replica applied the write: the test shows nothing"
 
-    timeouts = routed("primary_wait_timeout")
+    timeouts, behind = routed("primary_wait_timeout"), routed("primary_replica_behind")
     listing = reads.listed(q="saffron")
     assert [p.name for p in listing.products] == ["Kashmiri Saffron"]
+    assert routed("primary_wait_timeout") == timeouts + 1  # waited 0.1 s on the replica, then the primary
     product = reads.catalog.get_product(int(listing.products[0].id))
     assert product.name == "Kashmiri Saffron"
-    assert routed("primary_wait_timeout") == timeouts + 2  # waited 0.1 s on the replica, then the primary
+    # The same floor again: known not reached, so straight to the primary without another wait.
+    assert routed("primary_wait_timeout") == timeouts + 1 and routed("primary_replica_behind") == behind + 1
 
     pair.resume()
     pair.wait_caught_up()
