@@ -24,6 +24,7 @@ from webhook_service.event_worker import EventWorker
 from webhook_service.events import Events
 from webhook_service.handlers import CatalogEventHandler
 from webhook_service.inbound import InboundWebhooks, parse_source_secrets
+from webhook_service.pacing import Pacing
 from webhook_service.settings import WebhookSettings
 from webhook_service.subscription_store import SubscriptionStore
 from webhook_service.subscriptions import Subscriptions
@@ -41,16 +42,19 @@ def build_app(settings: WebhookSettings) -> ServiceApp:
     limiter = RateLimiter(redis, parse_limits(settings.rate_limits))
     store = EventStore(engine)
     policy = UrlPolicy(settings.allow_subscriber_networks, settings.subscriber_dns_timeout_seconds)
-    subscriptions = Subscriptions(SubscriptionStore(engine), policy)
-    inbound = InboundWebhooks(store, redis, parse_source_secrets(settings.source_secrets))
+    pacing = Pacing(settings.worker_idle_seconds, settings.worker_max_idle_seconds)
+    subscriptions = Subscriptions(SubscriptionStore(engine), policy, on_published=pacing.wake)
+    inbound = InboundWebhooks(
+        store, redis, parse_source_secrets(settings.source_secrets), on_stored=pacing.wake
+    )
     catalog = make_channel(settings.catalog_address)
     event_workers = [
         EventWorker(
             store,
             CatalogEventHandler(catalog),
             settings.delays(settings.event_retry_delays),
+            pacing,
             lease_seconds=settings.event_lease_seconds,
-            idle_seconds=settings.worker_idle_seconds,
         )
         for _ in range(settings.event_worker_threads)
     ]
@@ -60,8 +64,8 @@ def build_app(settings: WebhookSettings) -> ServiceApp:
         http,
         policy,
         settings.delays(settings.delivery_retry_delays),
+        pacing,
         timeout_seconds=settings.delivery_timeout_seconds,
-        idle_seconds=settings.worker_idle_seconds,
     )
 
     def register(server: grpc.Server) -> None:
@@ -77,5 +81,5 @@ def build_app(settings: WebhookSettings) -> ServiceApp:
         dependency_checks=store_checks(engine, redis),
         interceptors=[RateLimitInterceptor(limiter, PUBLIC_SERVICES)],
         on_stop=[closer(catalog, http, policy, redis, engine)],
-        background=[*(worker.run for worker in event_workers), delivery_worker.run],
+        background=[*(worker.run for worker in event_workers), delivery_worker.run, pacing.watch],
     )

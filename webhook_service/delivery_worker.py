@@ -18,6 +18,7 @@ from farmlokal_common.timestamps import utcnow
 from webhook_service.delivery_store import DeliveryStore
 from webhook_service.domain import ClaimedDelivery, Outcome
 from webhook_service.metrics import WEBHOOK_DELIVERIES
+from webhook_service.pacing import Pacing
 from webhook_service.signature import secret_key, sign
 from webhook_service.url_policy import UrlPolicy
 
@@ -31,10 +32,10 @@ class DeliveryWorker:
         client: httpx.Client,
         policy: UrlPolicy,
         retry_delays: Sequence[float],
+        pacing: Pacing,
         timeout_seconds: float = 15.0,
         lease_seconds: float = 60.0,
         batch: int = 10,
-        idle_seconds: float = 0.2,
     ) -> None:
         self._store = store
         self._client = client
@@ -43,18 +44,20 @@ class DeliveryWorker:
         self._timeout = timeout_seconds
         self._lease = lease_seconds
         self._batch = batch
-        self._idle = idle_seconds
+        self._pacing = pacing
         self.owner = uuid.uuid4().hex
 
     def run(self, stopping: threading.Event) -> None:
+        empty_polls = 0
         while not stopping.is_set():
             try:
                 worked = self.run_once(stopping)
             except Exception:
                 log.exception("delivery worker iteration failed")
                 worked = 0
-            if not worked:
-                stopping.wait(self._idle)
+            empty_polls = 0 if worked else empty_polls + 1
+            if empty_polls:
+                self._pacing.idle(empty_polls)
         self._store.release(self.owner)
 
     def run_once(self, stopping: threading.Event | None = None) -> int:

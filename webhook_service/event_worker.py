@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Sequence
 
@@ -18,10 +17,13 @@ from farmlokal_common.timestamps import utcnow
 from webhook_service.event_store import EventStore, InboundEvent
 from webhook_service.handlers import CatalogEventHandler, Ignored, PermanentFailure
 from webhook_service.metrics import WEBHOOK_BACKLOG_AGE
+from webhook_service.pacing import Pacing
 
 log = logging.getLogger("farmlokal.webhooks.worker")
 # How often the backlog's age is read for its gauge (the WebhookBacklogOld alert waits minutes).
 BACKLOG_READING_SECONDS = 5.0
+# How often expired leases (a worker that died mid-event) go back to pending, per process.
+REAPING_SECONDS = 1.0
 
 
 class EventWorker:
@@ -30,16 +32,16 @@ class EventWorker:
         store: EventStore,
         handler: CatalogEventHandler,
         retry_delays: Sequence[float],
+        pacing: Pacing,
         lease_seconds: float = 30.0,
         batch: int = 10,
-        idle_seconds: float = 0.2,
     ) -> None:
         self._store = store
         self._handler = handler
         self._retry_delays = list(retry_delays)
         self._lease_seconds = lease_seconds
         self._batch = batch
-        self._idle_seconds = idle_seconds
+        self._pacing = pacing
         self.owner = uuid.uuid4().hex
 
     @property
@@ -48,20 +50,21 @@ class EventWorker:
 
     def run(self, stopping: threading.Event) -> None:
         """Background loop until stopping is set; then unfinished claims are released."""
-        next_backlog_reading = 0.0
+        empty_polls = 0
         while not stopping.is_set():
             try:
-                self._store.reap_expired_leases()
-                if time.monotonic() >= next_backlog_reading:
-                    next_backlog_reading = time.monotonic() + BACKLOG_READING_SECONDS
+                if self._pacing.due("reap leases", REAPING_SECONDS):
+                    self._store.reap_expired_leases()
+                if self._pacing.due("backlog age", BACKLOG_READING_SECONDS):
                     oldest = self._store.oldest_backlog_received_at()
                     WEBHOOK_BACKLOG_AGE.set((utcnow() - oldest).total_seconds() if oldest else 0.0)
                 worked = self.run_once(stopping)
             except Exception:
                 log.exception("event worker iteration failed")
                 worked = 0
-            if not worked:
-                stopping.wait(self._idle_seconds)
+            empty_polls = 0 if worked else empty_polls + 1
+            if empty_polls:
+                self._pacing.idle(empty_polls)
         released = self._store.release(self.owner)
         log.info("event worker stopped", extra={"released": released})
 

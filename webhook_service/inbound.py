@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -37,10 +38,17 @@ class Receipt:
 
 
 class InboundWebhooks:
-    def __init__(self, store: EventStore, client: redis.Redis, sources: dict[str, list[bytes]]) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        client: redis.Redis,
+        sources: dict[str, list[bytes]],
+        on_stored: Callable[[], None] = lambda: None,
+    ) -> None:
         self._store = store
         self._redis = client
         self._sources = sources
+        self._on_stored = on_stored  # wakes this process's event workers
 
     def receive(self, source: str, headers: dict[str, str], body: bytes) -> Receipt:
         keys = self._sources.get(source)
@@ -60,6 +68,8 @@ class InboundWebhooks:
             return Receipt(signed.message_id, "duplicate")
         stored = self._store.insert(source, signed.message_id, event_type, body)
         self._mark_seen(source, signed.message_id)  # only after the commit: Redis never runs ahead of MySQL
+        if stored:
+            self._on_stored()
         WEBHOOK_EVENTS.labels("accepted" if stored else "duplicate").inc()
         return Receipt(signed.message_id, "accepted" if stored else "duplicate")
 

@@ -23,7 +23,10 @@ class WebhookSettings(ServiceSettings):
     event_lease_seconds: float = 30.0
     # Threads per process applying events (claims use SKIP LOCKED, so they never take the same one).
     event_worker_threads: int = 4
+    # A background worker that found nothing waits this long, doubling up to the max while idle;
+    # work stored in the same process wakes it at once (webhook_service/pacing.py).
     worker_idle_seconds: float = 0.2
+    worker_max_idle_seconds: float = 2.0
     # Outbound: Svix's schedule (immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).
     delivery_retry_delays: str = "5,300,1800,7200,18000,36000,36000"
     delivery_timeout_seconds: float = 15.0

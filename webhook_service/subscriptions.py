@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from farmlokal_common.errors import FieldViolation, InvalidArgument, NotFound
 from farmlokal_common.json_body import JsonBodyError, load_json_object
@@ -17,9 +17,12 @@ MAX_DESCRIPTION = 500
 
 
 class Subscriptions:
-    def __init__(self, store: SubscriptionStore, policy: UrlPolicy) -> None:
+    def __init__(
+        self, store: SubscriptionStore, policy: UrlPolicy, on_published: Callable[[], None] = lambda: None
+    ) -> None:
         self._store = store
         self._policy = policy
+        self._on_published = on_published  # wakes this process's delivery worker
 
     def create(self, url: str, event_types: Sequence[str], description: str) -> Subscription:
         """The new subscription, with its signing secret (shown only here)."""
@@ -71,7 +74,10 @@ class Subscriptions:
         """(accepted, deliveries created); idempotent per outbox id: a replayed hand-over creates no
         second delivery. The whole batch is checked first: one bad event refuses the batch."""
         _check_events(events)
-        return len(events), self._store.fan_out(events, utcnow())
+        created = self._store.fan_out(events, utcnow())
+        if created:
+            self._on_published()
+        return len(events), created
 
     def deliveries(self, subscription_id: str, after_id: int, limit: int) -> tuple[list[Delivery], bool]:
         """A page of a subscription's deliveries and whether more follow."""

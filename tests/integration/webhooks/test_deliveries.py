@@ -14,6 +14,7 @@ from farmlokal_common.timestamps import utcnow
 from webhook_service.delivery_store import DeliveryStore
 from webhook_service.delivery_worker import DeliveryWorker
 from webhook_service.domain import CatalogEvent
+from webhook_service.pacing import Pacing
 from webhook_service.signature import parse_headers, secret_key, verify
 from webhook_service.subscription_store import SubscriptionStore
 from webhook_service.subscriptions import Subscriptions
@@ -32,7 +33,12 @@ def subscriptions(engine) -> Subscriptions:
 
 def worker(engine, delays=(0, 0, 0)) -> DeliveryWorker:
     return DeliveryWorker(
-        DeliveryStore(engine), httpx.Client(), UrlPolicy("loopback"), list(delays), timeout_seconds=2
+        DeliveryStore(engine),
+        httpx.Client(),
+        UrlPolicy("loopback"),
+        list(delays),
+        Pacing(0.01, 0.05),
+        timeout_seconds=2,
     )
 
 
@@ -132,7 +138,12 @@ def test_sending_waits_no_longer_than_the_timeout(subscriptions, engine) -> None
     sub = subscriptions.create(f"http://127.0.0.1:{listener.getsockname()[1]}/", ["product.updated"], "")
     subscriptions.publish([catalog_event(10)])
     sender = DeliveryWorker(
-        DeliveryStore(engine), httpx.Client(), UrlPolicy("loopback"), [0], timeout_seconds=0.5
+        DeliveryStore(engine),
+        httpx.Client(),
+        UrlPolicy("loopback"),
+        [0],
+        Pacing(0.01, 0.05),
+        timeout_seconds=0.5,
     )
     started = time.monotonic()
     sender.run_once()

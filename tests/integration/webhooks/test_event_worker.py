@@ -11,6 +11,9 @@ from sqlalchemy import text
 from tests.integration.webhooks.conftest import signed
 from webhook_service.event_worker import EventWorker
 from webhook_service.handlers import Ignored
+from webhook_service.pacing import Pacing
+
+PACING = Pacing(0.01, 0.05)
 
 
 class FakeCatalog:
@@ -41,16 +44,16 @@ def status(store, event_id: str) -> str:
 def test_pending_events_are_processed_once(inbound, store) -> None:
     inbound.receive("supplier", *signed("e1", event(1)))
     catalog = FakeCatalog()
-    EventWorker(store, catalog, [0]).run_once()
+    EventWorker(store, catalog, [0], PACING).run_once()
     assert status(store, "e1") == "processed" and catalog.applied == {"sup-1": 1}
-    assert EventWorker(store, catalog, [0]).run_once() == 0
+    assert EventWorker(store, catalog, [0], PACING).run_once() == 0
 
 
 def test_failures_retry_then_die_then_an_admin_retry_processes(inbound, store) -> None:
     inbound.receive("supplier", *signed("e2", event(2)))
     catalog = FakeCatalog()
     catalog.failing = True
-    worker = EventWorker(store, catalog, [0, 0])
+    worker = EventWorker(store, catalog, [0, 0], PACING)
     worker.run_once()
     assert status(store, "e2") == "failed"
     assert "catalog unavailable" in store.get("supplier", "e2").last_error
@@ -65,19 +68,19 @@ def test_failures_retry_then_die_then_an_admin_retry_processes(inbound, store) -
 
 def test_unknown_types_are_processed_as_ignored(inbound, store) -> None:
     inbound.receive("supplier", *signed("e3", event(3, "supplier.mood_changed")))
-    EventWorker(store, FakeCatalog(), [0]).run_once()
+    EventWorker(store, FakeCatalog(), [0], PACING).run_once()
     event_row = store.get("supplier", "e3")
     assert event_row.status == "processed" and "ignored" in event_row.last_error
 
 
 def test_an_expired_lease_returns_the_event_to_pending(inbound, store, engine) -> None:
     inbound.receive("supplier", *signed("e4", event(4)))
-    dead_worker = EventWorker(store, FakeCatalog(), [0], lease_seconds=-1)
+    dead_worker = EventWorker(store, FakeCatalog(), [0], PACING, lease_seconds=-1)
     assert len(store.claim(dead_worker.owner, 10, -1)) == 1  # claimed, then the worker "died"
     assert status(store, "e4") == "processing"
     assert store.reap_expired_leases() == 1
     catalog = FakeCatalog()
-    EventWorker(store, catalog, [0]).run_once()
+    EventWorker(store, catalog, [0], PACING).run_once()
     assert status(store, "e4") == "processed" and catalog.applied == {"sup-4": 1}
 
 
@@ -85,7 +88,7 @@ def test_several_workers_apply_each_event_exactly_once(inbound, store, engine) -
     for n in range(60):
         inbound.receive("supplier", *signed(f"m{n}", event(n)))
     catalog = FakeCatalog()
-    workers = [EventWorker(store, catalog, [0], batch=5) for _ in range(4)]
+    workers = [EventWorker(store, catalog, [0], PACING, batch=5) for _ in range(4)]
 
     def drain(worker: EventWorker) -> None:
         while worker.run_once():
@@ -106,7 +109,7 @@ def test_several_workers_apply_each_event_exactly_once(inbound, store, engine) -
 
 def test_graceful_stop_releases_unfinished_claims(inbound, store) -> None:
     inbound.receive("supplier", *signed("e5", event(5)))
-    worker = EventWorker(store, FakeCatalog(), [0])
+    worker = EventWorker(store, FakeCatalog(), [0], PACING)
     store.claim(worker.owner, 10, 30)
     assert store.release(worker.owner) == 1
     assert status(store, "e5") == "pending" and store.get("supplier", "e5").attempts == 0
