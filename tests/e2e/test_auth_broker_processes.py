@@ -252,6 +252,8 @@ def test_provider_down_while_the_token_is_valid_leaves_callers_unaffected(start_
 
 
 def test_invalid_client_is_a_clear_failed_precondition_after_one_provider_call(start_cluster) -> None:
+    """Internal callers get FAILED_PRECONDITION naming invalid_client; a public client of token-info gets
+    a 503 (the deployment's credentials, not its request), with the same reason."""
     secret = f"wrong-{uuid.uuid4().hex}"
     cluster = start_cluster(3, secret=secret)
     envoy, listen = _edge_in_front_of(cluster)
@@ -271,8 +273,8 @@ def test_invalid_client_is_a_clear_failed_precondition_after_one_provider_call(s
     ]
     assert all("invalid_client" in e.details() for e in errors)
     assert all(secret not in e.details() for e in errors)
-    assert rest.status_code == 400
-    assert rest.json()["code"] == 9
+    assert rest.status_code == 503
+    assert rest.json()["code"] == 14
     assert "invalid_client" in rest.json()["message"]
     assert secret not in rest.text
     assert cluster.sandbox.token_requests() == {"total": 1, "by_outcome": {"invalid_client": 1}}
