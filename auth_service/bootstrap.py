@@ -14,8 +14,8 @@ from farmlokal.auth.v1 import auth_pb2_grpc as pb_grpc
 from auth_service.broker import BrokerSettings, TokenBroker
 from auth_service.fetch_log import FetchLog
 from auth_service.provider import ClientCredentials, TokenProvider
-from auth_service.servicers import TokenBrokerServicer, TokenInfoServicer
 from auth_service.settings import AuthSettings
+from auth_service.transport.servicers import TokenBrokerServicer, TokenInfoServicer
 from farmlokal_common import api_surface
 from farmlokal_common.circuit_breaker import BreakerSettings, UpstreamBreaker, breaker_redis
 from farmlokal_common.db import make_engine

@@ -21,12 +21,13 @@ from pathlib import Path
 from farmlokal.catalog.v1 import catalog_pb2 as pb
 from sqlalchemy import Engine, create_engine, text
 
-from catalog_service.listing import planner, stats
+from catalog_service.listing import planner, statements
 from catalog_service.listing.cursor import CursorCodec
-from catalog_service.listing.plans import ids_statement, page_statement
-from catalog_service.listing.query import ListQuery, parse_list_request
-from catalog_service.listing.repository import ProductReader
+from catalog_service.listing.query import ListQuery
+from catalog_service.listing.reader import ProductReader
+from catalog_service.listing.statistics import Statistics
 from catalog_service.settings import CatalogSettings
+from catalog_service.transport.requests import parse_list_request
 
 ROOT = Path(__file__).resolve().parent.parent
 CODEC = CursorCodec(b"bench-catalog-queries")
@@ -49,7 +50,7 @@ class Result:
 def pick_terms(engine: Engine) -> dict[str, str]:
     """One exact word per class (no other word starts with it): common >20%, medium ~1%, rare <0.01%."""
     with engine.connect() as conn:
-        total = stats.products_in_scope(conn, None)
+        total = Statistics().products_in_scope(conn, None)
         words = sorted((r.word, int(r.df)) for r in conn.execute(text("SELECT word, df FROM search_words")))
     exact = [
         (w, df)
@@ -83,7 +84,9 @@ def deep_query(reader: ProductReader, params: dict[str, str], position: int) -> 
         page = reader.list_page(query)
         if not page.has_more:
             break
-        cursor, reached = page.next_cursor, reached + 100
+        after = page.last_position(query.sort)
+        cursor = CODEC.encode(query.binding(), after) if after else ""
+        reached += 100
     if not cursor:
         return None
     return parse_list_request(pb.ListProductsRequest(**params, cursor=cursor), CODEC), reached
@@ -91,7 +94,7 @@ def deep_query(reader: ProductReader, params: dict[str, str], position: int) -> 
 
 def plan_of(engine: Engine, query: ListQuery) -> str:
     with engine.connect() as conn:
-        choice = planner.choose(conn, query)
+        choice = planner.choose(query, Statistics().facts(conn, query))
     if choice.empty:
         return "empty"
     window = choice.window
@@ -136,16 +139,17 @@ def shapes(category: str, terms: dict[str, str]) -> list[tuple[str, str, dict[st
 def explain(engine: Engine, params: dict[str, str]) -> list[str]:
     """The chosen plan of page 2 and MariaDB's ANALYZE (EXPLAIN with rows really read) of it."""
     first = parse_list_request(pb.ListProductsRequest(**params), CODEC)
-    cursor = ProductReader(engine, CODEC).list_page(first).next_cursor
+    position = ProductReader(engine).list_page(first).last_position(first.sort)
+    cursor = CODEC.encode(first.binding(), position) if position else ""
     query = parse_list_request(pb.ListProductsRequest(**params, cursor=cursor), CODEC) if cursor else first
     lines = [f"page: {'2 (keyset from page 1)' if cursor else '1 (the only page)'}"]
     with engine.connect() as conn:
-        choice = planner.choose(conn, query)
+        choice = planner.choose(query, Statistics().facts(conn, query))
         if choice.empty:
             return ["(a term prefixes no indexed word: empty answer without a query)"]
         plan = choice.plan
-        ids = ids_statement(query, plan, query.limit + 1, driver=choice.driver)
-        statement = page_statement(ids, query)
+        driver = Statistics.driver(conn, choice.driving_term) if choice.driving_term else None
+        statement = statements.page(query, plan, query.limit + 1, driver=driver)
         lines.append(
             f"plan: {plan.value}"
             + (
@@ -154,7 +158,7 @@ def explain(engine: Engine, params: dict[str, str]) -> list[str]:
                 else ""
             )
         )
-        lines.append("ids: " + ids.sql)
+        lines.append("statement: " + statement.sql)
         # ANALYZE runs the statement: r_rows are the rows really read, unlike EXPLAIN's estimate.
         for row in conn.execute(text("ANALYZE " + statement.sql), statement.params):
             m = row._mapping
@@ -190,7 +194,7 @@ def main() -> int:
             print("```")
         engine.dispose()
         return 0
-    reader = ProductReader(engine, CODEC)
+    reader = ProductReader(engine)
     with engine.connect() as conn:
         category = conn.execute(
             text("SELECT category FROM category_counts ORDER BY product_count DESC")

@@ -27,13 +27,15 @@ from typing import Any
 
 from sqlalchemy import Connection, create_engine, text
 
-from catalog_service.listing.cursor import CursorCodec
-from catalog_service.listing.query import ListQuery, keyset_of
-from catalog_service.listing.repository import ProductReader, fetch_rows, record
+from catalog_service.domain import product_from_row
+from catalog_service.listing.keyset import after_product
+from catalog_service.listing.query import ListQuery
+from catalog_service.listing.reader import ProductReader
 from catalog_service.listing.text import query_terms
 from catalog_service.search import plan
 from catalog_service.search.bitmaps import Reads
 from catalog_service.search.buckets import SORT_CODE
+from tests.integration.listing.reading import chosen
 
 CLASSES: dict[str, dict[str, Any]] = {
     "anti-correlated": {"q": "source around"},
@@ -71,10 +73,8 @@ def after_page(conn: Connection, query: ListQuery, pages: int) -> ListQuery | No
         rows = plan.search(conn, query, query.limit + 1) or []
         if len(rows) <= query.limit:
             return None
-        last = record(rows[query.limit - 1])
-        query = dataclasses.replace(
-            query, after=keyset_of(query.sort, last.created_at, last.price, last.name, last.id)
-        )
+        last = product_from_row(rows[query.limit - 1])
+        query = dataclasses.replace(query, after=after_product(query.sort, last))
     return query
 
 
@@ -85,7 +85,7 @@ def legacy(conn: Connection, query: ListQuery) -> tuple[list[int] | None, float]
     started = time.perf_counter()
     try:
         conn.execute(text("SET SESSION max_statement_time = 2"))
-        rows = fetch_rows(conn, query, query.limit + 1)
+        rows = chosen(conn, query, query.limit + 1)
     except Exception:  # a statement over the limit: reported as such
         return None, (time.perf_counter() - started) * 1000
     finally:
@@ -137,7 +137,7 @@ def load(url: str, rate: float, seconds: float, only: str, db_pid: int = 0) -> i
     ProductReader.list_page (the service's read path, planner included) on 16 threads; latency from
     each request's scheduled time, so queueing counts. Prints p50/p95/p99 per class."""
     engine = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=16, max_overflow=0)
-    reader = ProductReader(engine, CursorCodec(b"bench"))
+    reader = ProductReader(engine)
     shapes: list[tuple[str, ListQuery]] = []
     with engine.connect() as conn:
         for name, spec in CLASSES.items():

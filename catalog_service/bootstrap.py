@@ -14,37 +14,40 @@ from farmlokal.catalog.v1 import catalog_pb2_grpc as pb_grpc
 from sqlalchemy import Engine
 
 from catalog_service.catalog import Catalog
+from catalog_service.health_probe import grpc_serving, http_ok
 from catalog_service.health_report import HealthReporter, Probe
 from catalog_service.listing.cursor import CursorCodec
 from catalog_service.listing.indexer import SearchIndexer
-from catalog_service.listing.repository import ProductReader
+from catalog_service.listing.reader import ProductReader
 from catalog_service.outbox_relay import OutboxRelay
-from catalog_service.servicers import (
-    CatalogServicer,
-    ProductWriteServicer,
-    SupplierServicer,
-    SystemHealthServicer,
-)
+from catalog_service.read_routing import ReadRouter, ReplicaMonitor, ReplicaSettings
+from catalog_service.response_cache import CacheSettings, ResponseCache
 from catalog_service.settings import CatalogSettings
 from catalog_service.supplier.client import BrokerTokens, SupplierClient
 from catalog_service.supplier.periodic import PeriodicSync
 from catalog_service.supplier.status import SyncStore
 from catalog_service.supplier.sync import SupplierSync, SyncSettings
+from catalog_service.transport.prebuilt import PrebuiltResponseInterceptor
+from catalog_service.transport.presenters import CachedResponses
+from catalog_service.transport.servicers import (
+    CatalogServicer,
+    ProductWriteServicer,
+    SupplierServicer,
+    SystemHealthServicer,
+)
 from catalog_service.writes import ProductWriter
 from farmlokal_common import api_surface, gtid
+from farmlokal_common.admission import Admissions
 from farmlokal_common.bulkhead import Bulkhead
 from farmlokal_common.circuit_breaker import BreakerSettings, UpstreamBreaker, breaker_redis
 from farmlokal_common.db import make_engine, ping
 from farmlokal_common.grpc_client import make_channel
-from farmlokal_common.health_probe import grpc_serving, http_ok
 from farmlokal_common.http_client import ResilientClient, Timeouts
 from farmlokal_common.interceptors.rate_limiting import RateLimitInterceptor
 from farmlokal_common.lifecycle import closer, store_checks
 from farmlokal_common.rate_limit import RateLimiter, parse_limits
-from farmlokal_common.read_routing import ReadRouter, ReplicaMonitor, ReplicaSettings
 from farmlokal_common.redis_client import make_redis
 from farmlokal_common.redis_client import ping as redis_ping
-from farmlokal_common.response_cache import CacheSettings, ResponseCache
 from farmlokal_common.retry import RetryPolicy
 from farmlokal_common.server import ServiceApp
 
@@ -74,9 +77,10 @@ def build_app(settings: CatalogSettings) -> ServiceApp:
         primary_floor=lambda: gtid.primary_position(engine),
     )
     cursors = CursorCodec(settings.cursor_secret.encode())
-    reader = ProductReader(reads, cursors)
+    reader = ProductReader(reads)
     writer = ProductWriter(engine, cache, hooks=[SearchIndexer()])
-    catalog = Catalog(reader, cache)
+    catalog = Catalog(reader, cache, CachedResponses(cursors))
+    admissions = Admissions(CACHED_ROUTES)
     http = httpx.Client(timeout=1.0)
     peers = {"auth": make_channel(settings.auth_address), "webhook": make_channel(settings.webhook_address)}
     reporter = HealthReporter(
@@ -111,7 +115,7 @@ def build_app(settings: CatalogSettings) -> ServiceApp:
         )
 
     def register(server: grpc.Server) -> None:
-        pb_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(catalog, cursors), server)
+        pb_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(catalog, cursors, admissions), server)
         pb_grpc.add_SupplierServiceServicer_to_server(SupplierServicer(supplier_sync), server)
         pb_grpc.add_SystemHealthServiceServicer_to_server(SystemHealthServicer(reporter), server)
         ipb_grpc.add_ProductWriteServiceServicer_to_server(ProductWriteServicer(writer), server)
@@ -121,7 +125,10 @@ def build_app(settings: CatalogSettings) -> ServiceApp:
         register=register,
         # Redis down degrades the catalog (listing is served from MySQL), it does not stop it.
         dependency_checks=store_checks(engine),
-        interceptors=[RateLimitInterceptor(limiter, PUBLIC_SERVICES, deferred_routes=CACHED_ROUTES)],
+        interceptors=[
+            PrebuiltResponseInterceptor(),
+            RateLimitInterceptor(limiter, PUBLIC_SERVICES, admissions),
+        ],
         on_stop=[closer(*peers.values(), http, supplier_http, supplier_redis, redis, engine, *read_engines)],
         background=background,
     )

@@ -2,50 +2,50 @@
 
 from __future__ import annotations
 
-from farmlokal.catalog.v1 import catalog_pb2 as pb
+from typing import Protocol
 
-from catalog_service import presenters
+from catalog_service.domain import CategoryCount, ProductRecord
 from catalog_service.listing.query import ListQuery
-from catalog_service.listing.repository import ProductReader
+from catalog_service.listing.reader import Page, ProductReader
+from catalog_service.response_cache import ResponseCache
+from farmlokal_common.admission import Admission
 from farmlokal_common.errors import NotFound
-from farmlokal_common.prebuilt import Prebuilt
-from farmlokal_common.response_cache import ResponseCache
+
+
+class CachedResponses(Protocol):
+    """How a cached answer is written (the transport's presenters): the cache keeps what goes out."""
+
+    def page(self, query: ListQuery, page: Page) -> bytes: ...
+
+    def categories(self, counts: list[CategoryCount]) -> bytes: ...
 
 
 class Catalog:
-    def __init__(self, reader: ProductReader, cache: ResponseCache) -> None:
+    def __init__(self, reader: ProductReader, cache: ResponseCache, responses: CachedResponses) -> None:
         self._reader = reader
         self._cache = cache
+        self._responses = responses
 
-    def list_products(self, query: ListQuery) -> Prebuilt:
+    def list_products(self, query: ListQuery, admission: Admission | None = None) -> bytes:
         """A serialized ListProductsResponse, from the cache when warm; on a miss one caller per
-        query computes it (single-flight), at the generation's replication floor."""
-        return Prebuilt(
-            self._cache.get_or_compute_at(
-                "list:" + query.cache_key(), lambda floor: self._render_page(query, floor)
-            )
+        query computes it (single-flight), at the generation's replication floor. The call's
+        admission (rate limit) is answered in the cache's own round trip."""
+        return self._cache.get_or_compute_at(
+            "list:" + query.cache_key(),
+            lambda floor: self._responses.page(query, self._reader.list_page(query, floor)),
+            admission,
         )
 
-    def get_product(self, product_id: int) -> pb.Product:
+    def get_product(self, product_id: int) -> ProductRecord:
         """Not cached, but read at the generation's floor all the same: never older than a write
         that returned."""
         record = self._reader.get(product_id, self._cache.read_floor())
         if record is None:
             raise NotFound(f"product {product_id} does not exist")
-        return presenters.product(record)
+        return record
 
-    def list_categories(self) -> Prebuilt:
+    def list_categories(self, admission: Admission | None = None) -> bytes:
         """A serialized ListCategoriesResponse, from the cache when warm."""
-        return Prebuilt(self._cache.get_or_compute_at("categories", self._render_categories))
-
-    def _render_categories(self, floor: str | None) -> bytes:
-        return bytes(presenters.categories(self._reader.categories(floor)).SerializeToString())
-
-    def _render_page(self, query: ListQuery, floor: str | None) -> bytes:
-        page = self._reader.list_page(query, floor)
-        response = pb.ListProductsResponse(
-            products=[presenters.product(record) for record in page.products],
-            next_cursor=page.next_cursor,
-            has_more=page.has_more,
+        return self._cache.get_or_compute_at(
+            "categories", lambda floor: self._responses.categories(self._reader.categories(floor)), admission
         )
-        return bytes(response.SerializeToString())

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 
+from catalog_service.health_probe import ProbeResult, timed
 from catalog_service.metrics import HEALTH_REPORTS_COMPUTED
 from farmlokal_common.errors import ServiceError
-from farmlokal_common.health_probe import ProbeResult, timed
 from farmlokal_common.single_flight import SingleFlight
 
 OK, DEGRADED, DOWN = "ok", "degraded", "down"

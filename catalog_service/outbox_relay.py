@@ -13,8 +13,9 @@ import threading
 import grpc
 from farmlokal.webhook.v1 import webhook_internal_pb2 as wpb
 from farmlokal.webhook.v1 import webhook_internal_pb2_grpc as wpb_grpc
-from sqlalchemy import Engine, bindparam, text
+from sqlalchemy import Engine
 
+from catalog_service import outbox_store
 from farmlokal_common.timestamps import timestamp
 
 log = logging.getLogger("farmlokal.catalog.outbox")
@@ -52,13 +53,7 @@ class OutboxRelay:
 
     def relay_once(self) -> int:
         with self._engine.begin() as conn:
-            rows = conn.execute(
-                text(
-                    "SELECT id, event_type, payload, created_at FROM catalog_outbox WHERE relayed_at IS NULL"
-                    " ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED"
-                ),
-                {"n": self._batch},
-            ).fetchall()
+            rows = outbox_store.claim(conn, self._batch)
             if not rows:
                 return 0
             events = [
@@ -73,10 +68,5 @@ class OutboxRelay:
             self._publisher.PublishCatalogEvents(
                 wpb.PublishCatalogEventsRequest(events=events), timeout=self._timeout
             )
-            conn.execute(
-                text("UPDATE catalog_outbox SET relayed_at = UTC_TIMESTAMP(6) WHERE id IN :ids").bindparams(
-                    bindparam("ids", expanding=True)
-                ),
-                {"ids": [r.id for r in rows]},
-            )
+            outbox_store.mark_relayed(conn, [r.id for r in rows])
         return len(rows)

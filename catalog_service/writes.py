@@ -3,25 +3,24 @@ with the write's replication position (so reads on a lagging replica can wait fo
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, text
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from catalog_service.domain import PRODUCT_FIELDS, ProductRecord
-from catalog_service.listing.repository import record
+from catalog_service import outbox_store, product_store
+from catalog_service.domain import ProductRecord
 from catalog_service.product_input import MAX_STOCK, ProductFields
+from catalog_service.response_cache import ResponseCache
 from farmlokal_common import gtid
 from farmlokal_common.db import RETRYABLE_ERRORS, error_code, retry_transaction
 from farmlokal_common.errors import Aborted, FailedPrecondition, FieldViolation, InvalidArgument, NotFound
-from farmlokal_common.response_cache import ResponseCache
+from farmlokal_common.timestamps import utcnow
 
 MAX_BATCH = 1000
-_COLUMNS = ", ".join(PRODUCT_FIELDS)
 DUPLICATE_KEY = 1062
 
 
@@ -41,10 +40,6 @@ class UpsertResult:
 
 # Hooks run inside the write transaction (e.g. to maintain search structures): (conn, changed, deleted).
 ChangeHook = Callable[[Connection, Sequence[int], Sequence[int]], None]
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _payload(record: ProductRecord) -> str:
@@ -85,11 +80,7 @@ class ProductWriter:
             values = {k: v for k, v in changes.items() if v is not None}
             if not values:
                 return before
-            sets = ", ".join(f"{column} = :{column}" for column in values)
-            conn.execute(
-                text(f"UPDATE products SET {sets}, updated_at = :now WHERE id = :id"),
-                {**values, "now": _now(), "id": before.id},
-            )
+            product_store.change(conn, before.id, values, utcnow())
             return self._after_change(conn, before.id, "product.updated")
 
         return self._in_transaction(work)
@@ -103,10 +94,7 @@ class ProductWriter:
                 )
             if before.stock + delta > MAX_STOCK:
                 raise InvalidArgument(FieldViolation("delta", f"stock must stay at most {MAX_STOCK}"))
-            conn.execute(
-                text("UPDATE products SET stock = stock + :d, updated_at = :now WHERE id = :id"),
-                {"d": delta, "now": _now(), "id": before.id},
-            )
+            product_store.add_stock(conn, before.id, delta, utcnow())
             return self._after_change(conn, before.id, "product.updated")
 
         return self._in_transaction(work)
@@ -119,7 +107,7 @@ class ProductWriter:
                 return False
             for hook in self._hooks:
                 hook(conn, [], [before.id])
-            conn.execute(text("DELETE FROM products WHERE id = :id"), {"id": before.id})
+            product_store.delete(conn, before.id)
             self._append_outbox(conn, "product.deleted", before)
             return True
 
@@ -159,43 +147,20 @@ class ProductWriter:
             return ""
 
     def _upsert(self, conn: Connection, by_external: dict[str, ProductFields]) -> UpsertResult:
-        rows = conn.execute(
-            text(f"SELECT {_COLUMNS} FROM products WHERE external_id IN :ids FOR UPDATE").bindparams(
-                bindparam("ids", expanding=True)
-            ),
-            {"ids": list(by_external)},
-        ).fetchall()
-        existing = {r.external_id: record(r) for r in rows}
-        result, now = UpsertResult(), _now()
+        existing = {
+            r.external_id: r for r in product_store.by_external_ids(conn, list(by_external), lock=True)
+        }
+        result, now = UpsertResult(), utcnow()
         new = [p for ext, p in by_external.items() if ext not in existing]
         changed = [p for ext, p in by_external.items() if ext in existing and self._differs(existing[ext], p)]
         result.unchanged = len(by_external) - len(new) - len(changed)
         if new:
-            conn.execute(
-                text(
-                    "INSERT INTO products (external_id, name, description, category, price, stock,"
-                    " created_at, updated_at) VALUES (:external_id, :name, :description, :category,"
-                    " :price, :stock, :now, :now)"
-                ),
-                [{**p.__dict__, "now": now} for p in new],
-            )
+            product_store.insert(conn, new, now)
         for p in changed:
-            conn.execute(
-                text(
-                    "UPDATE products SET name = :name, description = :description, category = :category,"
-                    " price = :price, stock = :stock, updated_at = :now WHERE external_id = :external_id"
-                ),
-                {**p.__dict__, "now": now},
-            )
+            product_store.replace(conn, p, now)
         touched = [p.external_id for p in (*new, *changed)]
         if touched:
-            after = conn.execute(
-                text(f"SELECT {_COLUMNS} FROM products WHERE external_id IN :ids").bindparams(
-                    bindparam("ids", expanding=True)
-                ),
-                {"ids": touched},
-            ).fetchall()
-            records = [record(r) for r in after]
+            records = product_store.by_external_ids(conn, touched)
             for hook in self._hooks:
                 hook(conn, [r.id for r in records], [])
             for product in records:
@@ -216,39 +181,24 @@ class ProductWriter:
         )
 
     def _lock_one(self, conn: Connection, selector: Selector) -> ProductRecord:
-        value: int | str
         if selector.id is not None:
-            where, value, label = "id = :v", selector.id, f"product {selector.id}"
+            found, label = product_store.lock(conn, "id", selector.id), f"product {selector.id}"
         elif selector.external_id:
-            where, value, label = (
-                "external_id = :v",
-                selector.external_id,
-                f"product {selector.external_id!r}",
-            )
+            found = product_store.lock(conn, "external_id", selector.external_id)
+            label = f"product {selector.external_id!r}"
         else:
             raise InvalidArgument(FieldViolation("selector", "give id or external_id"))
-        row = conn.execute(
-            text(f"SELECT {_COLUMNS} FROM products WHERE {where} FOR UPDATE"), {"v": value}
-        ).first()
-        if row is None:
+        if found is None:
             raise NotFound(f"{label} does not exist")
-        return record(row)
+        return found
 
     def _after_change(self, conn: Connection, product_id: int, event_type: str) -> ProductRecord:
         for hook in self._hooks:
             hook(conn, [product_id], [])
-        after = record(
-            conn.execute(text(f"SELECT {_COLUMNS} FROM products WHERE id = :id"), {"id": product_id}).one()
-        )
+        after = product_store.read(conn, product_id)
         self._append_outbox(conn, event_type, after)
         return after
 
     @staticmethod
     def _append_outbox(conn: Connection, event_type: str, record: ProductRecord) -> None:
-        conn.execute(
-            text(
-                "INSERT INTO catalog_outbox (event_type, product_id, payload, created_at)"
-                " VALUES (:t, :pid, :payload, :now)"
-            ),
-            {"t": event_type, "pid": record.id, "payload": _payload(record), "now": _now()},
-        )
+        outbox_store.append(conn, event_type, record.id, _payload(record), utcnow())

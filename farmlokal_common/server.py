@@ -22,7 +22,6 @@ from farmlokal_common.interceptors.error_mapping import ErrorMappingInterceptor
 from farmlokal_common.interceptors.request_logging import AccessLogPolicy, RequestLoggingInterceptor
 from farmlokal_common.interceptors.request_validation import RequestValidationInterceptor
 from farmlokal_common.metrics import DEPENDENCY_UP
-from farmlokal_common.prebuilt import PrebuiltResponseInterceptor
 from farmlokal_common.settings import ServiceSettings
 
 log = logging.getLogger("farmlokal.server")
@@ -91,7 +90,6 @@ def create_server(address: str, app: ServiceApp, settings: ServiceSettings) -> R
         interceptors=[
             PerMethodChain(
                 [
-                    PrebuiltResponseInterceptor(),
                     RequestLoggingInterceptor(
                         AccessLogPolicy(settings.access_log, settings.access_log_slow_ms)
                     ),

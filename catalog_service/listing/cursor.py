@@ -7,22 +7,14 @@ import binascii
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
 
+from catalog_service.listing.keyset import Keyset
 from farmlokal_common.errors import FieldViolation, InvalidArgument
 
 _VERSION = 1
 _MAC_BYTES = 16
 MAX_CURSOR_LENGTH = 2048
 _INVALID = "cursor is not valid for this query; pass next_cursor from the previous page unchanged"
-
-
-@dataclass(frozen=True)
-class Keyset:
-    """Position after the last row of a page: its sort value (canonical string) and its id."""
-
-    value: str
-    id: int
 
 
 def _b64encode(raw: bytes) -> str:

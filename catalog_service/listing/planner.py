@@ -1,18 +1,15 @@
-"""Chooses the plan of a query from cheap statistics: term document frequencies, category sizes, the
-optimiser's estimate of a price range (listing.stats)."""
+"""Chooses the plan of a query from cheap statistics (term document frequencies, category sizes, the
+optimiser's estimate of a price range): statistics in, plan out, no database (listing.statistics
+fetches them)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import Enum
 
-from sqlalchemy import Connection, text
-
-from catalog_service.listing import stats
-from catalog_service.listing.plans import Driver, Plan
 from catalog_service.listing.query import ListQuery
-from catalog_service.listing.sql import escape_like
-from catalog_service.listing.text import vocab_word
+from catalog_service.listing.statements import Plan
 
 # Relative costs measured on 1M rows: a posting read, filtered and sorted, against a row tested on
 # product_search (a primary-key lookup, about 3 us here), which is what a SCAN row and a POSTINGS
@@ -78,51 +75,50 @@ class Window:
 @dataclass(frozen=True)
 class Choice:
     plan: Plan
-    driver: Driver | None = None
+    driving_term: str | None = None  # POSTINGS, or the fallback of a windowed SCAN
     window: Window | None = None  # SCAN only
     empty: bool = False  # some term prefixes no word at all: nothing can match
 
 
-def term_stats(conn: Connection, terms: tuple[str, ...]) -> list[TermStats]:
-    parts, params = [], {}
-    for i, term in enumerate(terms):
-        params[f"p{i}"] = escape_like(vocab_word(term)) + "%"
-        parts.append(
-            f"SELECT {i} AS i, COALESCE(SUM(df), 0) AS df, COUNT(*) AS n, COALESCE(MIN(has_postings), 1) AS ix"
-            f" FROM search_words WHERE word LIKE :p{i}"
-        )
-    rows = conn.execute(text(" UNION ALL ".join(parts)), params).fetchall()
-    by_index = {int(r.i): r for r in rows}
-    return [
-        TermStats(t, int(by_index[i].df), int(by_index[i].n), bool(by_index[i].ix))
-        for i, t in enumerate(terms)
-    ]
+class Need(Enum):
+    """Which statistics the plan of a query depends on (the reader fetches those, Statistics.facts)."""
+
+    NOTHING = "nothing"
+    PRICE_RANGE = "price_range"
+    TERMS = "terms"
 
 
-def driver(conn: Connection, term: str) -> Driver:
-    rows = conn.execute(
-        text("SELECT id FROM search_words WHERE word LIKE :p ORDER BY id"),
-        {"p": escape_like(vocab_word(term)) + "%"},
-    ).fetchall()
-    return Driver(term, tuple(int(r.id) for r in rows))
+@dataclass(frozen=True)
+class Facts:
+    terms: list[TermStats] | None = None
+    scope_rows: int = 0  # products in the query's category (price range) or in the catalog (terms)
+    range_rows: int = 0  # the optimiser's estimate of the price range
 
 
-def choose(conn: Connection, query: ListQuery) -> Choice:
+def need(query: ListQuery) -> Need:
+    if query.terms:
+        return Need.TERMS
+    has_price = query.min_price is not None or query.max_price is not None
+    if not has_price or query.sort == "price":
+        return Need.NOTHING  # the sort index holds the answer in order
+    return Need.PRICE_RANGE
+
+
+def choose(query: ListQuery, facts: Facts) -> Choice:
+    """The plan of a query from its statistics (pure: tested without a database)."""
     fetch = query.limit + 1
-    if not query.terms:
-        has_price = query.min_price is not None or query.max_price is not None
-        if not has_price or query.sort == "price":
-            return Choice(Plan.SCAN)  # the sort index holds the answer in order: no statistics needed
-        scope = stats.products_in_scope(conn, query.category)
-        return choose_price_range(stats.price_range_rows(conn, query), scope, fetch)
-    terms = term_stats(conn, query.terms)
+    kind = need(query)
+    if kind is Need.NOTHING:
+        return Choice(Plan.SCAN)
+    if kind is Need.PRICE_RANGE:
+        return choose_price_range(facts.range_rows, facts.scope_rows, fetch)
+    terms = facts.terms or []
     if any(s.words == 0 for s in terms):
         return Choice(Plan.SCAN, empty=True)
-    total = stats.products_in_scope(conn, None)
-    plan, driving, window = choose_search(terms, total, fetch, query.sort)
+    plan, driving, window = choose_search(terms, facts.scope_rows, fetch, query.sort)
     return Choice(
         plan,
-        driver(conn, driving.term) if driving else None,
+        driving.term if driving else None,
         Window(window, Plan.POSTINGS) if window is not None else None,
     )
 

@@ -15,7 +15,7 @@ from typing import Any
 from pyroaring import BitMap
 from sqlalchemy import Connection, bindparam, text
 
-from catalog_service.listing.sql import escape_like
+from catalog_service.listing.statements import escape_like
 from catalog_service.listing.text import index_words, vocab_word
 from catalog_service.search import bitmaps, buckets
 from catalog_service.search.bitmaps import KIND_CATEGORY, KIND_PREFIX, KIND_WORD, SetKey

@@ -8,11 +8,11 @@ import sys
 
 import redis
 
+from catalog_service.cache_generation import Generations
 from catalog_service.seed.loader import loader_engine, seed
 from catalog_service.seed.progress import BarProgress
 from catalog_service.settings import CatalogSettings
 from farmlokal_common import gtid
-from farmlokal_common.cache_generation import Generations
 from farmlokal_common.redis_client import RedisTarget, connect
 
 

@@ -1,9 +1,9 @@
 """Applies the shared rate limiter to every public RPC; headers on every response, 429 with retry-after.
 
-Routes answered from the response cache can be `deferred`: their check travels to the cache in a
-context variable and is answered in the same Redis round trip as the cache lookup. A deferred check
-the call never reached (bad input, cache disabled) is made here after the call, so every request is
-counted.
+Routes whose service answers the check itself (`admissions`, farmlokal_common.admission: the
+catalog's cached routes, in the response cache's own round trip) get an Admission opened here for
+the call; the servicer takes it and passes it on. A check the call never reached (bad input) is
+made here after the call, so every request is counted.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 import grpc
 
-from farmlokal_common import deferred_rate_limit, rate_limit, response_headers
-from farmlokal_common.deferred_rate_limit import DeferredCheck
+from farmlokal_common import rate_limit, response_headers
+from farmlokal_common.admission import Admission, Admissions
 from farmlokal_common.interceptors import UnaryBehavior, wrap_unary
 from farmlokal_common.rate_limit import Decision, RateLimiter
 
@@ -43,11 +43,11 @@ class RateLimitInterceptor(grpc.ServerInterceptor):
     """Routes are the RPC names (e.g. ListProducts); only the services named in `public` are limited."""
 
     def __init__(
-        self, limiter: RateLimiter, public_services: Collection[str], deferred_routes: Collection[str] = ()
+        self, limiter: RateLimiter, public_services: Collection[str], admissions: Admissions | None = None
     ) -> None:
         self._limiter = limiter
         self._public = tuple(f"/{name}/" for name in public_services)
-        self._deferred = frozenset(deferred_routes)
+        self._admissions = admissions if admissions is not None else Admissions(())
 
     def intercept_service(
         self, continuation: Any, handler_call_details: grpc.HandlerCallDetails
@@ -64,17 +64,17 @@ class RateLimitInterceptor(grpc.ServerInterceptor):
                 if limit is None:
                     return behavior(request, context)
                 client = client_key(context.invocation_metadata(), context.peer())
-                if route not in self._deferred:
+                if route not in self._admissions.routes:
                     decision = self._limiter.check(route, client)
                     _publish(decision)
                     rate_limit.enforce(decision, route)
                     return behavior(request, context)
-                check = DeferredCheck(self._limiter, route, client, limit)
-                token = deferred_rate_limit.defer(check)
+                check = Admission(self._limiter, route, client, limit)
+                self._admissions.open(context, check)
                 try:
                     response = behavior(request, context)
                 finally:
-                    deferred_rate_limit.undefer(token)
+                    self._admissions.close(context)
                     if not check.done:
                         check.check_now()
                     _publish(check.decision)

@@ -22,8 +22,8 @@ from farmlokal.catalog.v1 import catalog_internal_pb2 as ipb
 from farmlokal.catalog.v1 import catalog_internal_pb2_grpc as ipb_grpc
 from sqlalchemy import create_engine, text
 
+from catalog_service.cache_generation import record_key
 from devstack import services
-from farmlokal_common.cache_generation import record_key
 from tests.conftest import MariaDB, start_mariadb
 from tests.data_tier import SentinelRedis, start_sentinel_redis
 from tests.distributed.load import MixedLoad

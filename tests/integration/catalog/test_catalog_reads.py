@@ -14,12 +14,13 @@ from sqlalchemy import Engine, create_engine, text
 from catalog_service.catalog import Catalog
 from catalog_service.listing.cursor import CursorCodec
 from catalog_service.listing.indexer import SearchIndexer
-from catalog_service.listing.query import parse_list_request
-from catalog_service.listing.repository import ProductReader
+from catalog_service.listing.reader import ProductReader
 from catalog_service.product_input import product_fields
+from catalog_service.response_cache import CacheSettings, ResponseCache
+from catalog_service.transport.presenters import CachedResponses
+from catalog_service.transport.requests import parse_list_request
 from catalog_service.writes import ProductWriter
 from farmlokal_common.errors import NotFound
-from farmlokal_common.response_cache import CacheSettings, ResponseCache
 
 CURSORS = CursorCodec(b"test-secret")
 
@@ -28,7 +29,7 @@ class CountingReader(ProductReader):
     """The real reader, counting how often listing reaches the database."""
 
     def __init__(self, engine: Engine) -> None:
-        super().__init__(engine, CURSORS)
+        super().__init__(engine)
         self.list_calls = 0
         self._lock = threading.Lock()
 
@@ -85,7 +86,7 @@ def query(**params: str):
 
 def test_two_hundred_concurrent_cold_requests_cause_one_database_query(engine, cache, writer) -> None:
     reader = CountingReader(engine)
-    catalog = Catalog(reader, cache)
+    catalog = Catalog(reader, cache, CachedResponses(CURSORS))
     barrier = threading.Barrier(40)
 
     def request(i: int) -> pb.ListProductsResponse:
@@ -100,7 +101,7 @@ def test_two_hundred_concurrent_cold_requests_cause_one_database_query(engine, c
 
 
 def test_a_write_is_visible_to_the_next_listing_read(engine, cache, writer) -> None:
-    catalog = Catalog(ProductReader(engine, CURSORS), cache)
+    catalog = Catalog(ProductReader(engine), cache, CachedResponses(CURSORS))
     before = listed(catalog, query(q="durian"))
     assert list(before.products) == []
     writer.upsert([product_fields("p-new", "Musang King Durian", "creamy", "Fruits", "999.00", 3)])
@@ -114,7 +115,7 @@ def test_listing_answers_while_redis_is_stopped_and_caches_again_after(
     engine, cache, writer, redis_server
 ) -> None:
     reader = CountingReader(engine)
-    catalog = Catalog(reader, cache)
+    catalog = Catalog(reader, cache, CachedResponses(CURSORS))
     expected = listed(catalog, query(category="fruits"))
     redis_server.stop()
     try:
@@ -133,7 +134,7 @@ def test_listing_answers_while_redis_is_stopped_and_caches_again_after(
 
 
 def test_get_product_and_categories(engine, cache, writer) -> None:
-    catalog = Catalog(ProductReader(engine, CURSORS), cache)
+    catalog = Catalog(ProductReader(engine), cache, CachedResponses(CURSORS))
     first = listed(catalog, query(sort="price", order="asc")).products[0]
     assert catalog.get_product(first.id).name == first.name
     with pytest.raises(NotFound):

@@ -12,9 +12,9 @@ from sqlalchemy import Engine, create_engine, text
 
 from catalog_service.listing.indexer import SearchIndexer
 from catalog_service.product_input import product_fields
+from catalog_service.response_cache import CacheSettings, ResponseCache
 from catalog_service.writes import ProductWriter, Selector
 from farmlokal_common.errors import FailedPrecondition, InvalidArgument, NotFound
-from farmlokal_common.response_cache import CacheSettings, ResponseCache
 
 
 @pytest.fixture

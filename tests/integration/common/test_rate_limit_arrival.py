@@ -17,9 +17,10 @@ import pytest
 import redis
 from farmlokal.catalog.v1 import catalog_pb2 as pb
 
+from catalog_service.response_cache import CacheSettings, ResponseCache
+from farmlokal_common.admission import Admissions
 from farmlokal_common.interceptors.rate_limiting import RateLimitInterceptor
 from farmlokal_common.rate_limit import Limit, RateLimiter
-from farmlokal_common.response_cache import CacheSettings, ResponseCache
 from farmlokal_common.server import RunningServer, ServiceApp, create_server
 from farmlokal_common.settings import ServiceSettings
 
@@ -33,8 +34,9 @@ QUEUED = 8
 class Servicer:
     """ListCategories holds the server's only thread until released; the other two are limited."""
 
-    def __init__(self, cache: ResponseCache) -> None:
+    def __init__(self, cache: ResponseCache, admissions: Admissions) -> None:
         self.cache = cache
+        self.admissions = admissions
         self.release = threading.Event()
 
     def list_categories(self, request: pb.ListCategoriesRequest, context: grpc.ServicerContext) -> bytes:
@@ -42,7 +44,7 @@ class Servicer:
         return b""
 
     def list_products(self, request: pb.ListProductsRequest, context: grpc.ServicerContext) -> bytes:
-        return self.cache.get_or_compute(f"q={request.q}", lambda: b"")
+        return self.cache.get_or_compute(f"q={request.q}", lambda: b"", self.admissions.of(context))
 
     def get_product(self, request: pb.GetProductRequest, context: grpc.ServicerContext) -> bytes:
         return b""
@@ -54,7 +56,8 @@ def _handler(behavior: object, request_type: type) -> grpc.RpcMethodHandler:
 
 @pytest.fixture
 def one_thread_server(redis_client: redis.Redis) -> Iterator[tuple[grpc.Channel, Servicer]]:
-    servicer = Servicer(ResponseCache(redis_client, CacheSettings("t")))
+    admissions = Admissions(["ListProducts"])
+    servicer = Servicer(ResponseCache(redis_client, CacheSettings("t")), admissions)
     handler = grpc.method_handlers_generic_handler(
         SERVICE,
         {
@@ -67,7 +70,7 @@ def one_thread_server(redis_client: redis.Redis) -> Iterator[tuple[grpc.Channel,
     app = ServiceApp(
         service_names=[SERVICE],
         register=lambda s: s.add_generic_rpc_handlers((handler,)),
-        interceptors=[RateLimitInterceptor(limiter, [SERVICE], deferred_routes=["ListProducts"])],
+        interceptors=[RateLimitInterceptor(limiter, [SERVICE], admissions)],
     )
     server: RunningServer = create_server("127.0.0.1:0", app, ServiceSettings(thread_pool_size=1))
     channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")

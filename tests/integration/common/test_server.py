@@ -139,7 +139,7 @@ def test_graceful_stop_lets_the_in_flight_call_finish(server) -> None:
 
 
 def test_prebuilt_responses_go_out_as_they_are() -> None:
-    from farmlokal_common.prebuilt import Prebuilt
+    from catalog_service.transport.prebuilt import Prebuilt, PrebuiltResponseInterceptor
 
     wire = pb.Product(id=7, name="Prebuilt").SerializeToString()
     handler = grpc.method_handlers_generic_handler(
@@ -154,7 +154,11 @@ def test_prebuilt_responses_go_out_as_they_are() -> None:
     )
     running = create_server(
         "127.0.0.1:0",
-        ServiceApp(service_names=[SERVICE], register=lambda s: s.add_generic_rpc_handlers((handler,))),
+        ServiceApp(
+            service_names=[SERVICE],
+            register=lambda s: s.add_generic_rpc_handlers((handler,)),
+            interceptors=[PrebuiltResponseInterceptor()],
+        ),
         ServiceSettings(),
     )
     try:

@@ -3,6 +3,7 @@ replicas left alone, reads back on it when it catches up, and nothing on the rea
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,16 +17,17 @@ from sqlalchemy import Engine, create_engine, text
 from catalog_service.catalog import Catalog
 from catalog_service.listing.cursor import CursorCodec
 from catalog_service.listing.indexer import SearchIndexer
-from catalog_service.listing.query import parse_list_request
-from catalog_service.listing.repository import ProductReader
+from catalog_service.listing.reader import ProductReader
 from catalog_service.product_input import product_fields
+from catalog_service.read_routing import ReadRouter, ReplicaMonitor, ReplicaSettings
+from catalog_service.response_cache import CacheSettings, ResponseCache
+from catalog_service.transport.presenters import CachedResponses
+from catalog_service.transport.requests import parse_list_request
 from catalog_service.writes import ProductWriter
 from farmlokal_common import gtid
 from farmlokal_common.db import make_engine
 from farmlokal_common.errors import Unavailable
 from farmlokal_common.migrations import upgrade
-from farmlokal_common.read_routing import ReadRouter, ReplicaMonitor, ReplicaSettings
-from farmlokal_common.response_cache import CacheSettings, ResponseCache
 from farmlokal_common.settings import ServiceSettings
 from tests.conftest import MIGRATIONS, RedisServer
 from tests.data_tier import ReplicatedMariaDB, com_select, start_replicated_mariadb
@@ -61,7 +63,7 @@ class Reads:
         self.cache = ResponseCache(
             client, CacheSettings("catalog"), primary_floor=lambda: gtid.primary_position(self.engine)
         )
-        self.catalog = Catalog(ProductReader(self.router, CURSORS), self.cache)
+        self.catalog = Catalog(ProductReader(self.router), self.cache, CachedResponses(CURSORS))
         self.writer = ProductWriter(self.engine, self.cache, hooks=[SearchIndexer()])
 
     def listed(self, **params: str) -> pb.ListProductsResponse:
@@ -197,7 +199,7 @@ def test_nothing_on_the_read_path_writes_it_runs_on_the_read_only_replica(
         assert conn.execute(text("SELECT @@read_only")).scalar() == 1
         with pytest.raises(Exception, match="read-only"):
             conn.execute(text("UPDATE products SET stock = stock WHERE external_id = 'rr-1'"))
-    reader = ProductReader(ReadRouter(engine), CURSORS)  # the replica alone, no primary to fall back to
+    reader = ProductReader(ReadRouter(engine))  # the replica alone, no primary to fall back to
     shapes = [
         {},
         {"sort": "price", "order": "asc"},
@@ -208,14 +210,11 @@ def test_nothing_on_the_read_path_writes_it_runs_on_the_read_only_replica(
         {"q": "bas"},
     ]
     for params in shapes:
-        page = reader.list_page(parse_list_request(pb.ListProductsRequest(limit="2", **params), CURSORS), "")
-        if page.next_cursor:
-            reader.list_page(
-                parse_list_request(
-                    pb.ListProductsRequest(limit="2", cursor=page.next_cursor, **params), CURSORS
-                ),
-                "",
-            )
+        query = parse_list_request(pb.ListProductsRequest(limit="2", **params), CURSORS)
+        page = reader.list_page(query, "")
+        if page.has_more:
+            after = page.last_position(query.sort)
+            reader.list_page(dataclasses.replace(query, after=after), "")
     first = reader.list_page(parse_list_request(pb.ListProductsRequest(limit="1"), CURSORS), "").products[0]
     assert reader.get(first.id, "") is not None
     assert reader.categories("")

@@ -15,13 +15,12 @@ import pytest
 import redis
 
 from auth_service.broker import TokenBroker
+from catalog_service.cache_generation import record_key
+from catalog_service.response_cache import CacheSettings, ResponseCache
 from devstack import processes, replication
-from farmlokal_common import deferred_rate_limit
-from farmlokal_common.cache_generation import record_key
-from farmlokal_common.deferred_rate_limit import DeferredCheck
+from farmlokal_common.admission import Admission
 from farmlokal_common.rate_limit import Limit, RateLimiter
 from farmlokal_common.redis_client import RedisTarget, connect
-from farmlokal_common.response_cache import CacheSettings, ResponseCache
 from tests.data_tier import SentinelRedis, start_sentinel_redis
 from tests.integration.auth.test_broker import ScriptedProvider, make_broker
 
@@ -159,16 +158,13 @@ def test_cache_lookup_with_its_rate_limit_check_and_the_single_flight_lock(
 
     decisions = []
     for _ in range(6):
-        check = DeferredCheck(limiter, "ListProducts", "ip:10.1.2.3", Limit(5, 60))
-        token = deferred_rate_limit.defer(check)
+        check = Admission(limiter, "ListProducts", "ip:10.1.2.3", Limit(5, 60))
         try:
-            follower.get_or_compute_at("q=cluster", slow)
+            follower.get_or_compute_at("q=cluster", slow, check)
         except Exception as error:  # the sixth: rate limited in the lookup's own script
             decisions.append(type(error).__name__)
         else:
             decisions.append("ok")
-        finally:
-            deferred_rate_limit.undefer(token)
     assert decisions == ["ok"] * 5 + ["RateLimited"]
     leader.bump_generation("0-1-2")
     assert follower.read_floor() == "0-1-2"

@@ -11,11 +11,15 @@ import pytest
 from farmlokal.catalog.v1 import catalog_pb2 as pb
 from sqlalchemy import Engine
 
+from catalog_service.domain import product_from_row
 from catalog_service.listing.cursor import CursorCodec
-from catalog_service.listing.plans import Plan
-from catalog_service.listing.query import ListQuery, keyset_of, parse_list_request
-from catalog_service.listing.repository import ProductReader, fetch_rows, record
+from catalog_service.listing.keyset import after_product
+from catalog_service.listing.query import ListQuery
+from catalog_service.listing.reader import ProductReader
+from catalog_service.listing.statements import Plan
+from catalog_service.transport.requests import parse_list_request
 from tests.integration.listing.listing_data import brute_force, delete, demote, heavy_ties, insert, snapshot
+from tests.integration.listing.reading import forced, next_cursor
 
 FILTERS = {
     "none": {},
@@ -46,12 +50,12 @@ def walk_api(reader: ProductReader, params: dict[str, str], rng: random.Random) 
         query = parse_list_request(pb.ListProductsRequest(**params, limit=str(limit), cursor=cursor), CODEC)
         page = reader.list_page(query)
         assert len(page.products) <= limit
-        assert page.has_more == bool(page.next_cursor)
         seen += [p.id for p in page.products]
         if not page.has_more:
             return seen
         assert len(page.products) == limit
-        cursor = page.next_cursor
+        cursor = next_cursor(CODEC, query, page)
+        assert bool(cursor) == page.has_more
     raise AssertionError("the walk did not end")
 
 
@@ -59,13 +63,13 @@ def walk_plan(engine: Engine, query: ListQuery, plan: Plan) -> list[int]:
     seen: list[int] = []
     with engine.connect() as conn:
         while True:
-            rows = fetch_rows(conn, query, query.limit + 1, force=plan)
-            products = [record(r) for r in rows[: query.limit]]
+            rows = forced(conn, query, plan, query.limit + 1)
+            products = [product_from_row(r) for r in rows[: query.limit]]
             seen += [p.id for p in products]
             if len(rows) <= query.limit:
                 return seen
             last = products[-1]
-            after = keyset_of(query.sort, last.created_at, last.price, last.name, last.id)
+            after = after_product(query.sort, last)
             query = dataclasses.replace(query, after=after)
 
 
@@ -80,7 +84,7 @@ def test_every_shape_walks_to_the_brute_force_answer(tied_catalog, filters, sear
     )
     assert expected, "the dataset must give every shape something to walk"
 
-    reader = ProductReader(tied_catalog, CODEC)
+    reader = ProductReader(tied_catalog)
     assert walk_api(reader, params, random.Random(hash((filters, search, sort, order)))) == expected
 
     query = parse_list_request(pb.ListProductsRequest(**params, limit="4"), CODEC)
@@ -101,18 +105,19 @@ def test_inserts_and_deletes_during_a_walk_neither_repeat_nor_hide_other_rows(li
     clear(listing_engine)
     rng = random.Random(11)
     alive = set(insert(listing_engine, heavy_ties(rng, 150, prefix="w")))
-    reader = ProductReader(listing_engine, CODEC)
+    reader = ProductReader(listing_engine)
     for sort, order in itertools.product(("created_at", "price", "name"), ("asc", "desc")):
         at_start, deleted, inserted = set(alive), set(), set()
         seen: list[int] = []
         cursor, batch = "", 0
         while True:
             params = {"sort": sort, "order": order, "limit": "7", "cursor": cursor}
-            page = reader.list_page(parse_list_request(pb.ListProductsRequest(**params), CODEC))
+            query = parse_list_request(pb.ListProductsRequest(**params), CODEC)
+            page = reader.list_page(query)
             seen += [p.id for p in page.products]
             if not page.has_more:
                 break
-            cursor, batch = page.next_cursor, batch + 1
+            cursor, batch = next_cursor(CODEC, query, page), batch + 1
             # New rows land anywhere in the order (heavy ties), and rows on both sides of the
             # cursor disappear: already seen ones and ones still ahead.
             new = insert(listing_engine, heavy_ties(rng, 3, prefix=f"w-{sort}-{order}-{batch}"))

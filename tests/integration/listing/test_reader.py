@@ -12,10 +12,11 @@ from sqlalchemy import Engine, text
 from catalog_service.domain import CategoryCount
 from catalog_service.listing.cursor import CursorCodec
 from catalog_service.listing.indexer import SearchIndexer
-from catalog_service.listing.plans import Plan
-from catalog_service.listing.query import parse_list_request
-from catalog_service.listing.repository import ProductReader, fetch_rows
+from catalog_service.listing.reader import ProductReader
+from catalog_service.listing.statements import Plan
+from catalog_service.transport.requests import parse_list_request
 from tests.integration.listing.listing_data import delete, insert
+from tests.integration.listing.reading import forced
 
 CODEC = CursorCodec(b"reader")
 
@@ -44,12 +45,12 @@ def row(ext: str, name: str, category: str, price: str = "10.00", description: s
 def search(engine: Engine, q: str, plan: Plan | None = None, **params: str) -> list[int]:
     query = parse_list_request(pb.ListProductsRequest(q=q, **params), CODEC)
     with engine.connect() as conn:
-        return [int(r.id) for r in fetch_rows(conn, query, 50, force=plan)]
+        return [int(r.id) for r in forced(conn, query, plan, 50)]
 
 
 def test_get_returns_the_product_in_utc_or_none(engine) -> None:
     [product_id] = insert(engine, [row("g-1", "Kesar Mango 1kg", "Fruits", "499.00")])
-    reader = ProductReader(engine, CODEC)
+    reader = ProductReader(engine)
     record = reader.get(product_id)
     assert record is not None
     assert (record.name, record.price, record.external_id) == ("Kesar Mango 1kg", Decimal("499.00"), "g-1")
@@ -67,7 +68,7 @@ def test_categories_are_counted_sorted_and_kept_up_to_date(engine) -> None:
             row("c-4", "d", "Dairy"),
         ],
     )
-    reader = ProductReader(engine, CODEC)
+    reader = ProductReader(engine)
     # One category case-insensitively (as the category filter matches); one of its spellings is shown.
     assert [(c.name.casefold(), c.product_count) for c in reader.categories()] == [
         ("dairy", 1),

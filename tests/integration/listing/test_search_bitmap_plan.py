@@ -19,12 +19,15 @@ from hypothesis import strategies as st
 from pyroaring import BitMap
 from sqlalchemy import Connection, Engine, text
 
+from catalog_service.domain import product_from_row
 from catalog_service.listing.cursor import CursorCodec
-from catalog_service.listing.query import ListQuery, keyset_of, parse_list_request
-from catalog_service.listing.repository import fetch_rows, record
-from catalog_service.search import bitmaps, buckets, build, plan
+from catalog_service.listing.keyset import after_product
+from catalog_service.listing.query import ListQuery
+from catalog_service.search import bitmaps, buckets, build, limits, plan
 from catalog_service.search.bitmaps import Reads
+from catalog_service.transport.requests import parse_list_request
 from tests.integration.listing.listing_data import brute_force, delete, insert, snapshot
+from tests.integration.listing.reading import chosen
 
 CODEC = CursorCodec(b"bitmaps")
 # Two families of words that never meet in a product (anti-correlated), words that open names (so a
@@ -132,9 +135,7 @@ def answer(rows: list, params: dict[str, str], start: float) -> tuple[ListQuery,
     if expected and start > 0.3:
         by_id = {r.id: r for r in rows}
         anchor = by_id[expected[int(start * (len(expected) - 1))]]
-        query = dataclasses.replace(
-            query, after=keyset_of(query.sort, anchor.created_at, anchor.price, anchor.name, anchor.id)
-        )
+        query = dataclasses.replace(query, after=after_product(query.sort, anchor))
         expected = expected[expected.index(anchor.id) + 1 :]
     return query, expected[: query.limit + 1]
 
@@ -151,12 +152,12 @@ def test_the_bitmap_plan_matches_the_brute_force(catalog, monkeypatch, params, s
     fetch = query.limit + 1
     with engine.connect() as conn:
         for direct_max, direct_bucket in THRESHOLDS:
-            monkeypatch.setattr(plan, "DIRECT_MAX", direct_max)
-            monkeypatch.setattr(plan, "DIRECT_BUCKET", direct_bucket)
+            monkeypatch.setattr(limits, "DIRECT_MAX", direct_max)
+            monkeypatch.setattr(limits, "DIRECT_BUCKET", direct_bucket)
             reads = Reads()
             assert ids(plan.search(conn, query, fetch, reads)) == want, (direct_max, direct_bucket)
             assert not any(s.startswith("retry") for s in reads.steps), reads.steps  # no write ran
-        assert [int(r[0]) for r in fetch_rows(conn, query, fetch)] == want, "through the reader"
+        assert [int(r[0]) for r in chosen(conn, query, fetch)] == want, "through the reader"
 
 
 @pytest.mark.parametrize(
@@ -165,7 +166,7 @@ def test_the_bitmap_plan_matches_the_brute_force(catalog, monkeypatch, params, s
 @pytest.mark.parametrize("q", ["sou", "aro fresh", "organic", "vik", "fresh farm", "source around"])
 def test_walking_every_page_returns_every_match_once(catalog, monkeypatch, sort, order, q) -> None:
     engine, rows = catalog
-    monkeypatch.setattr(plan, "DIRECT_MAX", 0)  # the bucket walk on every page
+    monkeypatch.setattr(limits, "DIRECT_MAX", 0)  # the bucket walk on every page
     query = parse_list_request(pb.ListProductsRequest(q=q, sort=sort, order=order, limit="5"), CODEC)
     expected = brute_force(rows, query)
     seen: list[int] = []
@@ -176,10 +177,8 @@ def test_walking_every_page_returns_every_match_once(catalog, monkeypatch, sort,
             seen += [int(r[0]) for r in page[: query.limit]]
             if len(page) <= query.limit:
                 break
-            last = record(page[query.limit - 1])
-            query = dataclasses.replace(
-                query, after=keyset_of(sort, last.created_at, last.price, last.name, last.id)
-            )
+            last = product_from_row(page[query.limit - 1])
+            query = dataclasses.replace(query, after=after_product(sort, last))
     assert seen == expected
 
 
@@ -288,8 +287,8 @@ def test_a_crafted_worst_case_reads_no_more_than_the_bound(catalog, monkeypatch,
     """Handler_read_* (every index entry and row MariaDB read) around the plan, with the bucket walk
     forced, against plan.bound() for this catalog; the plan's own accounting too."""
     engine, rows = catalog
-    monkeypatch.setattr(plan, "DIRECT_MAX", 0)
-    monkeypatch.setattr(plan, "DIRECT_BUCKET", 1)
+    monkeypatch.setattr(limits, "DIRECT_MAX", 0)
+    monkeypatch.setattr(limits, "DIRECT_BUCKET", 1)
     with engine.connect() as conn:
         counts = {
             s: int(n)
@@ -309,10 +308,8 @@ def test_a_crafted_worst_case_reads_no_more_than_the_bound(catalog, monkeypatch,
             assert used <= limit and total <= limit, (page, used, total, limit, reads.steps)
             if len(got) <= query.limit:
                 break
-            last = record(got[query.limit - 1])
-            query = dataclasses.replace(
-                query, after=keyset_of(query.sort, last.created_at, last.price, last.name, last.id)
-            )
+            last = product_from_row(got[query.limit - 1])
+            query = dataclasses.replace(query, after=after_product(query.sort, last))
 
 
 @pytest.mark.parametrize("max_len", [4, 9, 64])
@@ -320,7 +317,7 @@ def test_price_edges_read_by_rows_when_the_id_list_is_cut(catalog, monkeypatch, 
     """The price edges' ids come as one GROUP_CONCAT; cut by group_concat_max_len (even inside an
     id), the plan reads them as rows instead and still answers exactly."""
     engine, rows = catalog
-    monkeypatch.setattr(plan, "DIRECT_MAX", 0)
+    monkeypatch.setattr(limits, "DIRECT_MAX", 0)
     with engine.connect() as conn:
         conn.execute(text(f"SET SESSION group_concat_max_len = {max_len}"))
         for sort in ("created_at", "name"):

@@ -11,10 +11,10 @@ from farmlokal.catalog.v1 import catalog_pb2 as pb
 from sqlalchemy import create_engine, text
 
 from catalog_service.listing.cursor import CursorCodec
-from catalog_service.listing.query import parse_list_request
 from catalog_service.listing.text import index_words, search_text, vocab_word
 from catalog_service.search import plan
 from catalog_service.search.bitmaps import Reads
+from catalog_service.transport.requests import parse_list_request
 from farmlokal_common.migrations import upgrade
 from tests.integration.listing.conftest import MIGRATIONS, schema_url
 from tests.integration.listing.listing_data import brute_force, snapshot

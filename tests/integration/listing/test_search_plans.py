@@ -15,14 +15,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
+from catalog_service.domain import product_from_row
 from catalog_service.listing import planner
 from catalog_service.listing.cursor import CursorCodec
-from catalog_service.listing.plans import Plan
-from catalog_service.listing.query import ListQuery, keyset_of, parse_list_request
-from catalog_service.listing.repository import fetch_rows, record, scan_within_window
+from catalog_service.listing.keyset import after_product
+from catalog_service.listing.query import ListQuery
+from catalog_service.listing.reader import scan_within_window
+from catalog_service.listing.statements import Plan
+from catalog_service.listing.statistics import Statistics
 from catalog_service.listing.text import index_words
 from catalog_service.search import plan as bitmap_plan
+from catalog_service.transport.requests import parse_list_request
 from tests.integration.listing.listing_data import brute_force, demote, insert, snapshot
+from tests.integration.listing.reading import chosen, forced
 
 CODEC = CursorCodec(b"plans")
 VOCABULARY = (
@@ -109,7 +114,7 @@ def query_and_answer(rows: list, params: dict[str, str], start: float) -> tuple[
     if expected and start > 0.3:
         by_id = {r.id: r for r in rows}
         anchor = by_id[expected[int(start * (len(expected) - 1))]]
-        after = keyset_of(query.sort, anchor.created_at, anchor.price, anchor.name, anchor.id)
+        after = after_product(query.sort, anchor)
         query = dataclasses.replace(query, after=after)
         expected = expected[expected.index(anchor.id) + 1 :]
     return query, expected[: query.limit + 1]
@@ -126,15 +131,15 @@ def test_every_plan_matches_the_brute_force(catalog, params, start) -> None:
     query, want = query_and_answer(rows, params, start)
     fetch = query.limit + 1
     with engine.connect() as conn:
-        stats = planner.term_stats(conn, query.terms)
+        stats = Statistics.terms(conn, query.terms)
         plans = [Plan.SCAN, Plan.PRICE_RANGE] + ([Plan.POSTINGS] if any(s.indexed for s in stats) else [])
         for plan in plans:
-            assert ids(fetch_rows(conn, query, fetch, force=plan)) == want, plan
+            assert ids(forced(conn, query, plan, fetch)) == want, plan
         assert ids(bitmap_plan.search(conn, query, fetch) or []) == want, "bitmaps and buckets"
-        assert ids(fetch_rows(conn, query, fetch)) == want, "planner's choice"
+        assert ids(chosen(conn, query, fetch)) == want, "planner's choice"
         indexed = [s for s in stats if s.indexed]
         if indexed and all(s.words for s in stats):
-            driver = planner.driver(conn, min(indexed, key=lambda s: s.df).term)
+            driver = Statistics.driver(conn, min(indexed, key=lambda s: s.df).term)
             for rows_, whole_scope in itertools.product(WINDOWS, (False, True)):
                 window = planner.Window(rows_, Plan.POSTINGS, whole_scope)
                 assert ids(scan_within_window(conn, query, fetch, window, driver)) == want, window
@@ -151,8 +156,8 @@ def test_every_price_range_plan_matches_the_brute_force(catalog, params, start) 
     fetch = query.limit + 1
     with engine.connect() as conn:
         for plan in (Plan.SCAN, Plan.PRICE_RANGE):
-            assert ids(fetch_rows(conn, query, fetch, force=plan)) == want, plan
-        assert ids(fetch_rows(conn, query, fetch)) == want, "planner's choice"
+            assert ids(forced(conn, query, plan, fetch)) == want, plan
+        assert ids(chosen(conn, query, fetch)) == want, "planner's choice"
         for rows_ in WINDOWS:
             window = planner.Window(rows_, Plan.PRICE_RANGE, whole_scope=True)
             assert ids(scan_within_window(conn, query, fetch, window)) == want, window
@@ -169,7 +174,7 @@ def test_the_planners_price_range_choices_walk_to_the_brute_force(catalog, monke
     monkeypatch.setattr(planner, "PRICE_RANGE_MAX_ROWS", 0)
     monkeypatch.setattr(planner, "PLAIN_SCAN_MIN_SHARE", 2.0)
     monkeypatch.setattr(planner, "MIN_WINDOW", 1)
-    monkeypatch.setattr(planner.stats, "price_range_rows", lambda conn, query: estimate)
+    monkeypatch.setattr(Statistics, "price_range_rows", lambda self, conn, query: estimate)
     for sort, order, category in itertools.product(("created_at", "name"), ("asc", "desc"), ("", "fruits")):
         params = {"min_price": "2.5", "max_price": "10", "sort": sort, "order": order, "limit": "7"}
         if category:
@@ -177,16 +182,16 @@ def test_the_planners_price_range_choices_walk_to_the_brute_force(catalog, monke
         query = parse_list_request(pb.ListProductsRequest(**params), CODEC)
         expected = brute_force(rows, query)
         with engine.connect() as conn:
-            choice = planner.choose(conn, query)
+            choice = planner.choose(query, Statistics().facts(conn, query))
             assert choice.window is not None and choice.window.whole_scope
             seen: list[int] = []
             while True:
-                page = fetch_rows(conn, query, query.limit + 1)
+                page = chosen(conn, query, query.limit + 1)
                 seen += ids(page[: query.limit])
                 if len(page) <= query.limit:
                     break
-                last = record(page[query.limit - 1])
-                after = keyset_of(query.sort, last.created_at, last.price, last.name, last.id)
+                last = product_from_row(page[query.limit - 1])
+                after = after_product(query.sort, last)
                 query = dataclasses.replace(query, after=after)
         assert seen == expected, (sort, order, category)
 
@@ -194,7 +199,7 @@ def test_the_planners_price_range_choices_walk_to_the_brute_force(catalog, monke
 def test_the_dataset_exercises_both_kinds_of_words(catalog) -> None:
     engine, _rows = catalog
     with engine.connect() as conn:
-        stats = planner.term_stats(conn, ("man", "mango", "mand", "cre", "आम", "zzz"))
+        stats = Statistics.terms(conn, ("man", "mango", "mand", "cre", "आम", "zzz"))
     by_term = {s.term: s for s in stats}
     assert not by_term["man"].indexed and not by_term["mango"].indexed  # 'mango' has no postings
     assert by_term["mand"].indexed and by_term["cre"].indexed and by_term["आम"].indexed
@@ -209,8 +214,8 @@ def test_every_single_prefix_whole_answer_by_every_plan(catalog, sort) -> None:
         for prefix in PREFIXES:
             query = parse_list_request(pb.ListProductsRequest(q=prefix, sort=sort, limit="100"), CODEC)
             want = brute_force(rows, query)[:101]
-            stats = planner.term_stats(conn, query.terms)
+            stats = Statistics.terms(conn, query.terms)
             plans = [Plan.SCAN] + ([Plan.POSTINGS] if stats[0].indexed and stats[0].words else [])
             for plan in plans:
-                got = [int(r.id) for r in fetch_rows(conn, query, 101, force=plan)]
+                got = [int(r.id) for r in forced(conn, query, plan, 101)]
                 assert got == want, (prefix, plan)

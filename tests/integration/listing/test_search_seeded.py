@@ -12,10 +12,10 @@ from sqlalchemy import Engine, text
 
 from catalog_service.listing.cursor import CursorCodec
 from catalog_service.listing.indexer import SearchIndexer
-from catalog_service.listing.query import parse_list_request
-from catalog_service.search import build, plan
+from catalog_service.search import build, limits, plan
 from catalog_service.search.bitmaps import Reads
 from catalog_service.seed.loader import loader_engine, seed
+from catalog_service.transport.requests import parse_list_request
 from tests.integration.listing.conftest import create_schema
 from tests.integration.listing.listing_data import brute_force, snapshot
 from tests.integration.listing.test_search_bitmap_plan import check_buckets, named_sets
@@ -44,7 +44,7 @@ def seeded(mariadb) -> Iterator[Engine]:
     ),
 )
 def test_seeded_structures_answer_exactly(seeded, monkeypatch, q, sort, order, extra) -> None:
-    monkeypatch.setattr(plan, "DIRECT_MAX", 0)  # the buckets on every query
+    monkeypatch.setattr(limits, "DIRECT_MAX", 0)  # the buckets on every query
     rows = snapshot(seeded)
     query = parse_list_request(
         pb.ListProductsRequest(q=q, sort=sort, order=order, limit="30", **extra), CODEC

@@ -21,9 +21,10 @@ from sqlalchemy.engine import make_url
 
 from auth_service.broker import BrokerSettings, TokenBroker
 from auth_service.provider import ClientCredentials, TokenProvider
-from auth_service.servicers import TokenBrokerServicer
 from auth_service.settings import AuthSettings
+from auth_service.transport.servicers import TokenBrokerServicer
 from catalog_service.listing.indexer import SearchIndexer
+from catalog_service.response_cache import CacheSettings, ResponseCache
 from catalog_service.supplier.client import BrokerTokens, SupplierClient
 from catalog_service.supplier.status import SyncStore
 from catalog_service.supplier.sync import SupplierSync, SyncSettings
@@ -33,7 +34,6 @@ from farmlokal_common.circuit_breaker import BreakerSettings, UpstreamBreaker
 from farmlokal_common.grpc_client import make_channel
 from farmlokal_common.http_client import ResilientClient, Timeouts
 from farmlokal_common.migrations import upgrade
-from farmlokal_common.response_cache import CacheSettings, ResponseCache
 from farmlokal_common.retry import RetryPolicy
 from farmlokal_common.server import RunningServer, ServiceApp, create_server
 from sandbox.app import create_app

@@ -9,9 +9,9 @@ import pytest
 from farmlokal.catalog.v1 import catalog_pb2 as pb
 from farmlokal.catalog.v1 import catalog_pb2_grpc as pb_grpc
 
-from catalog_service.servicers import SupplierServicer
 from catalog_service.settings import CatalogSettings
 from catalog_service.supplier.sync import LOCK_KEY
+from catalog_service.transport.servicers import SupplierServicer
 from farmlokal_common.server import ServiceApp, create_server
 from tests.integration.supplier.conftest import PRODUCTS
 

@@ -10,9 +10,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
-from catalog_service.listing.cursor import CursorCodec
 from catalog_service.listing.query import ListQuery
-from catalog_service.listing.repository import ProductReader
+from catalog_service.listing.reader import ProductReader
 from catalog_service.supplier.client import SupplierItem, SupplierPage
 from catalog_service.supplier.periodic import PeriodicSync
 from catalog_service.supplier.status import SyncStore
@@ -55,7 +54,7 @@ def test_a_changed_supplier_product_appears_in_the_listing_after_the_next_sync(
 ) -> None:
     sync = make_sync()
     sync.run()
-    reader = ProductReader(catalog_engine, CursorCodec(b"test-secret"))
+    reader = ProductReader(catalog_engine)
     changed = sandbox.mutate(5)
     served = sandbox.product(changed[0])
     price = Decimal(served["price"])

@@ -3,10 +3,22 @@ and lets grpc's own streaming services through."""
 
 from __future__ import annotations
 
+import contextvars
+from typing import Any
+
 import grpc
 import pytest
 
-from farmlokal_common.interceptors import PerMethodChain, StreamingNotSupported
+from farmlokal_common.interceptors import PerMethodChain as _Chain
+from farmlokal_common.interceptors import StreamingNotSupported
+
+
+class PerMethodChain(_Chain):
+    """Each call in a fresh context, as grpc gives each call its own: the chain marks the call's
+    arrival in it, which must not leak into the tests that run after these."""
+
+    def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        return contextvars.copy_context().run(super().intercept_service, continuation, details)
 
 
 def _details(method: str) -> grpc.HandlerCallDetails:

@@ -9,7 +9,7 @@ import pytest
 from farmlokal.catalog.v1 import catalog_pb2 as pb
 
 from catalog_service.listing.cursor import CursorCodec, Keyset
-from catalog_service.listing.query import parse_list_request
+from catalog_service.transport.requests import parse_list_request
 from farmlokal_common.errors import InvalidArgument
 
 CODEC = CursorCodec(b"unit-secret")

@@ -8,7 +8,8 @@ import pytest
 from farmlokal.catalog.v1 import catalog_pb2 as pb
 
 from catalog_service.listing.cursor import CursorCodec, Keyset
-from catalog_service.listing.query import ListQuery, parse_list_request, parse_product_id
+from catalog_service.listing.query import ListQuery
+from catalog_service.transport.requests import parse_list_request, parse_product_id
 from farmlokal_common.errors import InvalidArgument
 
 CODEC = CursorCodec(b"unit-secret")

@@ -18,8 +18,8 @@ from catalog_service.listing.planner import (
     Window,
     choose_price_range,
 )
-from catalog_service.listing.plans import Plan
-from catalog_service.listing.stats import TtlCache
+from catalog_service.listing.statements import Plan
+from catalog_service.listing.statistics import TtlCache
 
 MILLION = 1_000_000
 FETCH = 21  # limit 20

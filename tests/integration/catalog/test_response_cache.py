@@ -10,11 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 import redis
 from sqlalchemy import text
 
+from catalog_service.response_cache import CacheSettings, ResponseCache
 from devstack.processes import free_port
 from farmlokal_common import request_context
 from farmlokal_common.bulkhead import Bulkhead
 from farmlokal_common.db import make_engine
-from farmlokal_common.response_cache import CacheSettings, ResponseCache
 from farmlokal_common.settings import ServiceSettings
 
 

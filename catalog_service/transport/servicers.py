@@ -1,4 +1,4 @@
-"""Thin gRPC servicers: parse the request, call the service layer, build the response."""
+"""Thin gRPC servicers: parse the request, call the service layer, present the result."""
 
 from __future__ import annotations
 
@@ -10,38 +10,43 @@ from farmlokal.catalog.v1 import catalog_pb2 as pb
 from farmlokal.catalog.v1 import catalog_pb2_grpc as pb_grpc
 from grpc import ServicerContext
 
-from catalog_service import presenters
 from catalog_service.catalog import Catalog
 from catalog_service.health_report import DOWN, HealthReporter
 from catalog_service.listing.cursor import CursorCodec
-from catalog_service.listing.query import parse_list_request, parse_product_id
 from catalog_service.product_input import product_changes, product_fields
-from catalog_service.supplier import presenters as supplier_presenters
 from catalog_service.supplier.sync import SupplierSync
-from catalog_service.writes import ProductWriter, Selector
+from catalog_service.transport import presenters
+from catalog_service.transport.prebuilt import Prebuilt
+from catalog_service.transport.requests import parse_list_request, parse_product_id, parse_selector
+from catalog_service.writes import ProductWriter
 from farmlokal_common import response_headers
-from farmlokal_common.errors import FieldViolation, InvalidArgument, Unavailable
-from farmlokal_common.prebuilt import Prebuilt
+from farmlokal_common.admission import Admissions
+from farmlokal_common.errors import Unavailable
 from farmlokal_common.timestamps import timestamp
 
 
 class CatalogServicer(pb_grpc.CatalogServiceServicer):
-    def __init__(self, catalog: Catalog, cursors: CursorCodec) -> None:
+    """The cached routes take their call's admission (its rate-limit check, opened by the rate-limit
+    interceptor) and hand it to the catalog, which answers it in the cache's own Redis round trip."""
+
+    def __init__(self, catalog: Catalog, cursors: CursorCodec, admissions: Admissions) -> None:
         self._catalog = catalog
         self._cursors = cursors
+        self._admissions = admissions
 
     def ListProducts(
         self, request: pb.ListProductsRequest, context: ServicerContext
     ) -> Prebuilt:  # a serialized ListProductsResponse
-        return self._catalog.list_products(parse_list_request(request, self._cursors))
+        query = parse_list_request(request, self._cursors)
+        return Prebuilt(self._catalog.list_products(query, self._admissions.of(context)))
 
     def GetProduct(self, request: pb.GetProductRequest, context: ServicerContext) -> pb.Product:
-        return self._catalog.get_product(parse_product_id(request.id))
+        return presenters.product(self._catalog.get_product(parse_product_id(request.id)))
 
     def ListCategories(
         self, request: pb.ListCategoriesRequest, context: ServicerContext
     ) -> Prebuilt:  # a serialized ListCategoriesResponse
-        return self._catalog.list_categories()
+        return Prebuilt(self._catalog.list_categories(self._admissions.of(context)))
 
 
 class SupplierServicer(pb_grpc.SupplierServiceServicer):
@@ -56,7 +61,7 @@ class SupplierServicer(pb_grpc.SupplierServiceServicer):
             # The supplier or the credentials failed (the deployment's fault, not the caller's): an
             # error status, whatever the cause's own code (a refused token is FAILED_PRECONDITION, a 400).
             raise Unavailable(f"the supplier sync failed and nothing was fetched: {run.error}")
-        return supplier_presenters.sync_summary(run)
+        return presenters.sync_summary(run)
 
     def GetSupplierStatus(
         self, request: pb.GetSupplierStatusRequest, context: ServicerContext
@@ -66,7 +71,7 @@ class SupplierServicer(pb_grpc.SupplierServiceServicer):
             return pb.GetSupplierStatusResponse(breaker_state=breaker_state)
         return pb.GetSupplierStatusResponse(
             breaker_state=breaker_state,
-            last_sync=supplier_presenters.sync_summary(last),
+            last_sync=presenters.sync_summary(last),
             last_sync_at=timestamp(last.finished_at),
             last_error=last.error,
         )
@@ -78,17 +83,9 @@ class SystemHealthServicer(pb_grpc.SystemHealthServiceServicer):
 
     def GetHealth(self, request: pb.GetHealthRequest, context: ServicerContext) -> pb.GetHealthResponse:
         report = self._reporter.report()
-        if report.status == DOWN:
+        if report.status == DOWN:  # declared (farmlokal.api.v1.http_status_header) on the method
             response_headers.set_http_status(503)
-        return pb.GetHealthResponse(
-            status=report.status,
-            version=report.version,
-            uptime_seconds=report.uptime_seconds,
-            checks={
-                name: pb.HealthCheck(state=state, latency_ms=result.latency_ms, detail=result.detail)
-                for name, (state, result) in report.checks.items()
-            },
-        )
+        return presenters.health(report)
 
     def GetLiveness(self, request: pb.GetLivenessRequest, context: ServicerContext) -> pb.GetLivenessResponse:
         return pb.GetLivenessResponse(status="ok")
@@ -100,17 +97,6 @@ class SystemHealthServicer(pb_grpc.SystemHealthServiceServicer):
             return pb.GetReadinessResponse(status="ready")
         response_headers.set_http_status(503)
         return pb.GetReadinessResponse(status="not_ready")
-
-
-def _selector(
-    request: ipb.UpdateProductRequest | ipb.DeleteProductRequest | ipb.AdjustStockRequest,
-) -> Selector:
-    which = request.WhichOneof("selector")
-    if which == "id" and request.id > 0:
-        return Selector(id=request.id)
-    if which == "external_id" and request.external_id:
-        return Selector(external_id=request.external_id)
-    raise InvalidArgument(FieldViolation("selector", "give a positive id or a non-empty external_id"))
 
 
 CHANGEABLE_FIELDS = ("name", "description", "category", "price", "stock")
@@ -143,16 +129,16 @@ class ProductWriteServicer(ipb_grpc.ProductWriteServiceServicer):
             return getattr(request, field) if request.HasField(field) else None
 
         changes = product_changes(**{field: given(field) for field in CHANGEABLE_FIELDS})
-        record = self._writer.update(_selector(request), changes)
+        record = self._writer.update(parse_selector(request), changes)
         return ipb.UpdateProductResponse(product=presenters.product(record))
 
     def DeleteProduct(
         self, request: ipb.DeleteProductRequest, context: ServicerContext
     ) -> ipb.DeleteProductResponse:
-        return ipb.DeleteProductResponse(deleted=self._writer.delete(_selector(request)))
+        return ipb.DeleteProductResponse(deleted=self._writer.delete(parse_selector(request)))
 
     def AdjustStock(
         self, request: ipb.AdjustStockRequest, context: ServicerContext
     ) -> ipb.AdjustStockResponse:
-        record = self._writer.adjust_stock(_selector(request), request.delta)
+        record = self._writer.adjust_stock(parse_selector(request), request.delta)
         return ipb.AdjustStockResponse(product=presenters.product(record))

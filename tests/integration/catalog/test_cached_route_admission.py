@@ -1,4 +1,5 @@
-"""Rate-limit checks deferred to the response cache: exact counts, headers, no work when rejected."""
+"""Rate-limit checks answered in the response cache's round trip (admissions): exact counts, headers,
+no work when rejected."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import pytest
 import redis
 from farmlokal.catalog.v1 import catalog_pb2 as pb
 
+from catalog_service.response_cache import CacheSettings, ResponseCache
+from farmlokal_common.admission import Admissions
 from farmlokal_common.errors import FieldViolation, InvalidArgument
 from farmlokal_common.interceptors.rate_limiting import RateLimitInterceptor
 from farmlokal_common.rate_limit import Limit, RateLimiter
-from farmlokal_common.response_cache import CacheSettings, ResponseCache
 from farmlokal_common.server import RunningServer, ServiceApp, create_server
 from farmlokal_common.settings import ServiceSettings
 
@@ -22,8 +24,9 @@ SERVICE = "farmlokal.catalog.v1.CatalogService"
 
 
 class Backend:
-    def __init__(self, cache: ResponseCache) -> None:
+    def __init__(self, cache: ResponseCache, admissions: Admissions) -> None:
         self.cache = cache
+        self.admissions = admissions
         self.computed = 0
         self._lock = threading.Lock()
 
@@ -32,7 +35,10 @@ class Backend:
     ) -> pb.ListProductsResponse:
         if request.limit == "bad":
             raise InvalidArgument(FieldViolation("limit", "limit must be an integer between 1 and 100"))
-        return pb.ListProductsResponse.FromString(self.cache.get_or_compute(f"q={request.q}", self._compute))
+        admission = self.admissions.of(context)
+        return pb.ListProductsResponse.FromString(
+            self.cache.get_or_compute(f"q={request.q}", self._compute, admission)
+        )
 
     def _compute(self) -> bytes:
         with self._lock:
@@ -43,7 +49,8 @@ class Backend:
 def serve(
     redis_client: redis.Redis, requests: int, cache_enabled: bool = True
 ) -> tuple[RunningServer, Backend]:
-    backend = Backend(ResponseCache(redis_client, CacheSettings("t", enabled=cache_enabled)))
+    admissions = Admissions(["ListProducts"])
+    backend = Backend(ResponseCache(redis_client, CacheSettings("t", enabled=cache_enabled)), admissions)
     handler = grpc.method_handlers_generic_handler(
         SERVICE,
         {
@@ -58,7 +65,7 @@ def serve(
     app = ServiceApp(
         service_names=[SERVICE],
         register=lambda s: s.add_generic_rpc_handlers((handler,)),
-        interceptors=[RateLimitInterceptor(limiter, [SERVICE], deferred_routes=["ListProducts"])],
+        interceptors=[RateLimitInterceptor(limiter, [SERVICE], admissions)],
     )
     return create_server("127.0.0.1:0", app, ServiceSettings()), backend
 

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 import redis
 
-from farmlokal_common import deferred_rate_limit, rate_limit, request_context
-from farmlokal_common.cache_generation import LUA_HELPERS, Generation, Generations
+from catalog_service.cache_generation import LUA_HELPERS, Generation, Generations
+from farmlokal_common import rate_limit, request_context
+from farmlokal_common.admission import Admission
 from farmlokal_common.dependency_errors import QUERY_TOO_SLOW
 from farmlokal_common.errors import Unavailable
 from farmlokal_common.metrics import CACHE_EVENTS
@@ -107,16 +108,20 @@ class ResponseCache:
         self.generation_key = self.generations.key
         self._prefix = f"{{{settings.namespace}}}:resp:"
 
-    def get_or_compute(self, canonical_query: str, compute: Callable[[], bytes]) -> bytes:
+    def get_or_compute(
+        self, canonical_query: str, compute: Callable[[], bytes], admission: Admission | None = None
+    ) -> bytes:
         """get_or_compute_at for a computation that does not care where it reads."""
-        return self.get_or_compute_at(canonical_query, lambda _floor: compute())
+        return self.get_or_compute_at(canonical_query, lambda _floor: compute(), admission)
 
-    def get_or_compute_at(self, canonical_query: str, compute: Compute) -> bytes:
+    def get_or_compute_at(
+        self, canonical_query: str, compute: Compute, admission: Admission | None = None
+    ) -> bytes:
         """The cached value, or compute(floor) once per key, where floor is the generation's
         replication floor: an entry is never older than the generation it is filed under. The
-        call's deferred rate-limit check (if the interceptor left one) is answered first, in the
-        same Redis round trip as the lookup."""
-        gate = deferred_rate_limit.take_deferred()
+        call's admission (its rate-limit check), when given, is answered first, in the same Redis
+        round trip as the lookup; a rejected call does no lookup."""
+        gate = admission if admission is not None and not admission.done else None
         if not self._settings.enabled or self._redis_down.active():
             if gate is not None:
                 rate_limit.enforce(gate.check_now(), gate.route)
@@ -188,9 +193,7 @@ class ResponseCache:
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
 
-    def _get(
-        self, digest: str, gate: deferred_rate_limit.DeferredCheck | None
-    ) -> tuple[Generation | None, bytes | None]:
+    def _get(self, digest: str, gate: Admission | None) -> tuple[Generation | None, bytes | None]:
         """(generation, cached value); generation None when the record is stale."""
         if gate is None:
             result = self._lookup(keys=[self.generation_key], args=[self._prefix, digest])

@@ -1,0 +1,75 @@
+"""Domain records as the API's protobuf messages (money as 2-place strings, UTC timestamps)."""
+
+from __future__ import annotations
+
+from farmlokal.catalog.v1 import catalog_pb2 as pb
+
+from catalog_service.domain import CategoryCount, ProductRecord
+from catalog_service.health_report import HealthReport
+from catalog_service.listing.cursor import CursorCodec
+from catalog_service.listing.query import ListQuery
+from catalog_service.listing.reader import Page
+from catalog_service.supplier.status import SyncRun
+from farmlokal_common.timestamps import timestamp
+
+
+def product(record: ProductRecord) -> pb.Product:
+    return pb.Product(
+        id=record.id,
+        name=record.name,
+        description=record.description,
+        category=record.category,
+        price=f"{record.price:.2f}",
+        stock=record.stock,
+        created_at=timestamp(record.created_at),
+        updated_at=timestamp(record.updated_at),
+    )
+
+
+class CachedResponses:
+    """The serialized answers the catalog caches: the service computes them on a miss with these, and
+    the next page's cursor is encoded here, beside the codec that decodes it (requests.py)."""
+
+    def __init__(self, cursors: CursorCodec) -> None:
+        self._cursors = cursors
+
+    def page(self, query: ListQuery, page: Page) -> bytes:
+        position = page.last_position(query.sort)
+        response = pb.ListProductsResponse(
+            products=[product(record) for record in page.products],
+            next_cursor=self._cursors.encode(query.binding(), position) if position is not None else "",
+            has_more=page.has_more,
+        )
+        return bytes(response.SerializeToString())
+
+    def categories(self, counts: list[CategoryCount]) -> bytes:
+        response = pb.ListCategoriesResponse(
+            categories=[pb.Category(name=c.name, product_count=c.product_count) for c in counts]
+        )
+        return bytes(response.SerializeToString())
+
+
+def sync_summary(run: SyncRun) -> pb.SyncSummary:
+    summary = run.summary
+    return pb.SyncSummary(
+        fetched=summary.fetched,
+        created=summary.created,
+        updated=summary.updated,
+        unchanged=summary.unchanged,
+        failed=summary.failed,
+        duration_ms=summary.duration_ms,
+        breaker_state=summary.breaker_state,
+        error=run.error,
+    )
+
+
+def health(report: HealthReport) -> pb.GetHealthResponse:
+    return pb.GetHealthResponse(
+        status=report.status,
+        version=report.version,
+        uptime_seconds=report.uptime_seconds,
+        checks={
+            name: pb.HealthCheck(state=state, latency_ms=result.latency_ms, detail=result.detail)
+            for name, (state, result) in report.checks.items()
+        },
+    )
