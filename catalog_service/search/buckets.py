@@ -20,6 +20,7 @@ from typing import Any
 from pyroaring import BitMap
 from sqlalchemy import Connection, text
 
+from catalog_service.listing.statements import SORT_INDEX
 from catalog_service.search.bitmaps import Reads, encode
 
 BUCKET_SIZE = 4096
@@ -36,15 +37,6 @@ PRODUCT_BUCKET_COLUMN = {"created_at": "b_created", "price": "b_price", "name": 
 # Below every product: the first bucket of each sort starts here.
 LOWEST: dict[str, Any] = {"created_at": dt.datetime(1000, 1, 1), "price": Decimal("-99999999.99"), "name": ""}
 MAX_ID = 2**64 - 1
-# (has category filter, sort) -> the products index in (sort, id) order; as listing.sql.SORT_INDEX.
-SORT_INDEX = {
-    (False, "created_at"): "ix_products_created",
-    (False, "price"): "ix_products_price",
-    (False, "name"): "ix_products_name",
-    (True, "created_at"): "ix_products_cat_created",
-    (True, "price"): "ix_products_cat_price",
-    (True, "name"): "ix_products_cat_name",
-}
 
 
 @dataclass

@@ -17,6 +17,7 @@ from typing import Any
 from pyroaring import BitMap
 from sqlalchemy import Connection, text
 
+from catalog_service.listing.statements import SORT_INDEX
 from catalog_service.listing.text import vocab_word
 from catalog_service.search import bitmaps, buckets
 from catalog_service.search.bitmaps import KIND_CATEGORY, KIND_PREFIX, KIND_WORD
@@ -119,7 +120,7 @@ def build_buckets(conn: Connection, size: int | None = None) -> None:
     next_id = 1
     for sort, code in buckets.SORT_CODE.items():
         column = buckets.LO_COLUMN[sort]
-        index = buckets.SORT_INDEX[(False, sort)]
+        index = SORT_INDEX[(False, sort)]
         rows = conn.execution_options(stream_results=True, yield_per=100_000).execute(
             text(f"SELECT id FROM products FORCE INDEX ({index}) ORDER BY {sort}, id")
         )

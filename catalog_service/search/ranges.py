@@ -10,11 +10,12 @@ from pyroaring import BitMap
 from sqlalchemy import Connection, text
 
 from catalog_service.listing.query import ListQuery
+from catalog_service.listing.statements import SORT_INDEX
 from catalog_service.search import buckets
 from catalog_service.search.bitmaps import (
     Reads,
 )
-from catalog_service.search.buckets import SORT_INDEX, position_condition
+from catalog_service.search.buckets import position_condition
 from catalog_service.search.walk import with_next
 
 

@@ -12,11 +12,12 @@ from sqlalchemy import Connection, text
 
 from catalog_service.listing.keyset import sql_value
 from catalog_service.listing.query import ListQuery
+from catalog_service.listing.statements import SORT_INDEX
 from catalog_service.search import buckets, limits
 from catalog_service.search.bitmaps import (
     Reads,
 )
-from catalog_service.search.buckets import SORT_INDEX, Bucket, position_condition
+from catalog_service.search.buckets import Bucket, position_condition
 from catalog_service.search.pages import filters, id_list, order
 
 
