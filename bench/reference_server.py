@@ -57,7 +57,11 @@ def prebuilt_response_bytes(response_file: Path | None = None) -> bytes:
 
 
 def create_server(
-    address: str, response: bytes, reuse_port: bool = False, threads: int = 32
+    address: str,
+    response: bytes,
+    reuse_port: bool = False,
+    threads: int = 32,
+    also_listen: tuple[str, ...] = (),
 ) -> tuple[object, int]:
     """Starts the server on address (port 0 picks one); returns (server, port)."""
     import grpc
@@ -85,12 +89,15 @@ def create_server(
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {address}")
+    for extra in also_listen:
+        if server.add_insecure_port(extra) == 0:
+            raise OSError(f"cannot listen on {extra}")
     server.start()
     return server, port
 
 
-def _serve_one(address: str, response: bytes, reuse_port: bool) -> None:
-    server, _ = create_server(address, response, reuse_port)
+def _serve_one(address: str, response: bytes, reuse_port: bool, also_listen: tuple[str, ...] = ()) -> None:
+    server, _ = create_server(address, response, reuse_port, also_listen=also_listen)
     stopped = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -108,6 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)")
     parser.add_argument("--response-file", type=Path, help="a serialized ListProductsResponse to serve")
+    parser.add_argument(
+        "--worker-port-base",
+        type=int,
+        default=0,
+        help="worker i also listens on this + i (as the services do)",
+    )
     args = parser.parse_args(argv)
     response = prebuilt_response_bytes(args.response_file)
     address = f"{args.host}:{args.port}"
@@ -116,11 +129,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # Fork before any gRPC object exists, as grpcio requires.
     children = []
-    for _ in range(args.workers):
+    for index in range(args.workers):
+        own = (f"{args.host}:{args.worker_port_base + index}",) if args.worker_port_base else ()
         pid = os.fork()
         if pid == 0:
             try:
-                _serve_one(address, response, reuse_port=True)
+                _serve_one(address, response, reuse_port=True, also_listen=own)
             finally:
                 os._exit(0)
         children.append(pid)

@@ -28,10 +28,20 @@ class ServicePlan:
     redis_url: str
     workers: int = 1
     extra_env: dict[str, str] = field(default_factory=dict)
+    # With several workers: worker i's own port is worker_port_base + i (0: only the shared port).
+    worker_port_base: int = 0
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def edge_addresses(self) -> str | tuple[str, ...]:
+        """What the edge lists for this service: one endpoint per worker when they have their own
+        ports (balanced per request), else the shared port."""
+        if self.worker_port_base and self.workers > 1:
+            return tuple(f"127.0.0.1:{self.worker_port_base + i}" for i in range(self.workers))
+        return self.address
 
     def env(self) -> dict[str, str]:
         prefix = ENV_PREFIX[self.name]
@@ -42,6 +52,7 @@ class ServicePlan:
             f"{prefix}DATABASE_URL": self.database_url,
             f"{prefix}REDIS_URL": self.redis_url,
             f"{prefix}WORKERS": str(self.workers),
+            f"{prefix}WORKER_PORT_BASE": str(self.worker_port_base),
             **self.extra_env,
         }
 

@@ -256,6 +256,11 @@ def load_dotenv(path: Path, env: dict[str, str]) -> None:
         env.setdefault(key.strip(), value.strip().strip("'\""))
 
 
+# With *_WORKERS > 1, worker i of a service also listens on its base + i and the edge lists each
+# worker as an endpoint (farmlokal_common.settings: worker_port_base); up to 99 workers a service.
+WORKER_PORT_BASE = {"catalog": 15100, "webhook": 15200, "auth": 15300}
+
+
 def service_plans(cfg: StackConfig, env: Mapping[str, str]) -> dict[str, services.ServicePlan]:
     mariadb_port, redis_port = cfg.port("mariadb"), cfg.port("redis")
     plans = {}
@@ -270,6 +275,7 @@ def service_plans(cfg: StackConfig, env: Mapping[str, str]) -> dict[str, service
             redis_url=f"redis://127.0.0.1:{redis_port}/0",
             workers=int(env.get(f"{prefix}WORKERS") or 1),
             extra_env=tier_env(cfg, name),
+            worker_port_base=WORKER_PORT_BASE[name],
         )
     return plans
 
@@ -492,9 +498,9 @@ def edge_config(
     return EdgeConfig(
         listen_port=listen,
         admin_port=admin,
-        catalog_address=plans["catalog"].address,
-        webhook_address=plans["webhook"].address,
-        auth_address=plans["auth"].address,
+        catalog_address=plans["catalog"].edge_addresses,
+        webhook_address=plans["webhook"].edge_addresses,
+        auth_address=plans["auth"].edge_addresses,
         descriptor_path=codegen.DESCRIPTOR,
         docs_dir=ROOT / "build" / "docs",  # /docs (make docs-assets; `make up` builds it first)
         **provider,

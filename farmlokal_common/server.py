@@ -69,8 +69,11 @@ class RunningServer:
                 log.exception("shutdown hook failed")
 
 
-def create_server(address: str, app: ServiceApp, settings: ServiceSettings) -> RunningServer:
-    """Starts the server on address (port 0 picks a free one) and returns it with its port."""
+def create_server(
+    address: str, app: ServiceApp, settings: ServiceSettings, also_listen: Sequence[str] = ()
+) -> RunningServer:
+    """Starts the server on address (port 0 picks a free one) and returns it with its port; it also
+    listens on `also_listen` (a worker's own port)."""
     options = [
         ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         ("grpc.keepalive_time_ms", 30_000),
@@ -112,6 +115,9 @@ def create_server(address: str, app: ServiceApp, settings: ServiceSettings) -> R
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {address}: the port is taken or the address is invalid")
+    for extra in also_listen:
+        if server.add_insecure_port(extra) == 0:
+            raise OSError(f"cannot listen on {extra}: the port is taken or the address is invalid")
     server.start()
     running = RunningServer(server, port, health_servicer, app, threading.Event())
     _start_health_monitor(running, settings.health_check_interval_seconds)
@@ -199,7 +205,13 @@ def _serve_one(settings: ServiceSettings, build_app: Callable[[], ServiceApp], w
         # One metrics port per worker process: metrics_port + worker index.
         start_http_server(settings.metrics_port + worker, addr=settings.grpc_host)
     app = build_app()
-    running = create_server(settings.grpc_address, app, settings)
+    own = [f"{settings.grpc_host}:{settings.worker_port_base + worker}"]
+    running = create_server(
+        settings.grpc_address,
+        app,
+        settings,
+        own if settings.worker_port_base and settings.workers > 1 else (),
+    )
     log.info("serving", extra={"address": f"{settings.grpc_host}:{running.port}", "pid": os.getpid()})
     done = threading.Event()
 

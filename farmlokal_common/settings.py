@@ -23,6 +23,10 @@ class ServiceSettings(BaseSettings):
     grpc_port: int = 0
     metrics_port: int = 0
     workers: int = 1
+    # With several workers, worker i also listens on worker_port_base + i (0: off). SO_REUSEPORT spreads
+    # connections, not requests, and the edge holds a few long-lived HTTP/2 connections: measured, both
+    # could land on one worker for a whole run. The edge lists these ports as one endpoint per worker.
+    worker_port_base: int = 0
     # Threads serving calls per process. Few, because every call holds the GIL for most of its work:
     # on the 2-core box a cached listing served 1,900 req/s with 4 threads, ~1,050 with 8 and 830 with
     # 16 (ghz c=32, runs vary ±40%), and an uncached one gained nothing from more than 4.

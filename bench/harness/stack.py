@@ -85,7 +85,10 @@ class OwnStack:
             url = dbinit.service_url(root, databases[schema[name]], "127.0.0.1", db_port)
             workers = self.catalog_workers if name in ("catalog", "webhook") else 1  # production runs several
             metrics = free_port_block(workers) if name == "catalog" else 0
-            self.plans[name] = services.ServicePlan(name, free_port(), metrics, url, redis_url, workers)
+            own = free_port_block(workers) if workers > 1 else 0  # one edge endpoint per worker
+            self.plans[name] = services.ServicePlan(
+                name, free_port(), metrics, url, redis_url, workers, worker_port_base=own
+            )
         self.sandbox_url = self._start_sandbox()
         self.extra_env = {
             **services.peer_env(self.plans),
@@ -159,6 +162,7 @@ class OwnStack:
             catalog.redis_url,
             self.catalog_workers,
             {"CATALOG_CACHE_ENABLED": "false"},
+            worker_port_base=free_port_block(self.catalog_workers) if self.catalog_workers > 1 else 0,
         )
         for label, plan in (("catalog", catalog), ("catalog-uncached", uncached)):
             self._start_service(label, plan)
@@ -172,7 +176,7 @@ class OwnStack:
                 self.say(f"stack: {name} did not start, its scenarios will say so ({error})")
         from bench.harness.edges import start_edge
 
-        rest_url = start_edge(self, "edge", catalog.address, optional)
+        rest_url = start_edge(self, "edge", catalog.edge_addresses, optional)
         auth = optional.get("auth")
         self.target = Target(
             rest_url=rest_url,
