@@ -42,7 +42,9 @@ def stub(stub_edge):
 
 def test_native_deadline_shorter_than_the_route_is_kept(stub) -> None:
     answer = stub.ListProducts(catalog_pb2.ListProductsRequest(), timeout=1.0)
-    assert 0.5 < float(answer.next_cursor) <= 1.0
+    # gRPC core rounds the grpc-timeout it sends up to a coarser unit (it compresses better), so the
+    # service may see a little over the 1 s the client asked for; far under the route's READ either way.
+    assert 0.5 < float(answer.next_cursor) <= 1.1 < READ
 
 
 @pytest.mark.parametrize("timeout", [None, 60.0])

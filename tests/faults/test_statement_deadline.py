@@ -198,4 +198,4 @@ def test_the_catalogs_call_to_the_auth_service_carries_the_remaining_deadline(
         catalog.stop()
     assert broker.remaining, "the catalog never called the token broker"
     print(f"\nthe broker saw {broker.remaining[0]:.2f} s left of a 3 s call")
-    assert 2.0 < broker.remaining[0] <= 3.0
+    assert 2.0 < broker.remaining[0] <= 3.1  # gRPC may round a grpc-timeout it sends up a little
