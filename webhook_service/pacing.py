@@ -12,6 +12,8 @@ from __future__ import annotations
 import threading
 import time
 
+_MAX_DOUBLINGS = 32
+
 
 class Pacing:
     def __init__(self, idle_seconds: float, max_idle_seconds: float) -> None:
@@ -30,7 +32,9 @@ class Pacing:
 
     def idle(self, empty_polls: int) -> None:
         """Waits after `empty_polls` polls in a row found nothing (1 = the first), or until woken."""
-        timeout = min(self._idle * 2 ** max(0, empty_polls - 1), self._max_idle)
+        # The exponent is capped: a float overflows at 2 ** 1024, and a worker woken for others' work
+        # (every inbound event wakes every worker) counts empty polls fast.
+        timeout = min(self._idle * 2 ** min(max(0, empty_polls - 1), _MAX_DOUBLINGS), self._max_idle)
         with self._woken:
             seen = self._wakes
             self._woken.wait_for(lambda: self._wakes != seen, timeout)

@@ -21,6 +21,14 @@ def test_the_wait_doubles_up_to_the_max() -> None:
     assert 0.07 < _timed_idle(pacing, 10) < 0.2
 
 
+def test_a_worker_idle_for_any_number_of_polls_still_waits_the_max() -> None:
+    """A delivery worker woken by every inbound event counted past 1,024 empty polls in a bench run,
+    and 2 ** 1024 overflowed a float: the worker thread died and deliveries stopped."""
+    pacing = Pacing(0.02, 0.05)
+    for empty_polls in (1_025, 10**6):
+        assert 0.04 < _timed_idle(pacing, empty_polls) < 0.2
+
+
 def test_work_wakes_a_waiting_worker_at_once() -> None:
     pacing = Pacing(5.0, 5.0)
     threading.Timer(0.05, pacing.wake).start()
