@@ -18,24 +18,32 @@ log = logging.getLogger("farmlokal.rate_limit")
 
 # GCRA (generic cell rate algorithm): one key per client and route holding the theoretical arrival
 # time (TAT). Redis TIME is the clock, so replicas with skewed clocks agree. A request that queued for
-# a serving thread (a stalled database holding the others) is charged `age` ms before now, near its
-# arrival, so a burst of queued requests is not a burst of charges (see arrival_age_ms).
+# a serving thread (a stalled database holding the others) is judged near its arrival, `age` ms
+# before now, so a burst of queued requests is not a burst of charges (see arrival_age_ms); but
+# never earlier than it would conform: the client's later requests, charged while it queued, must
+# not make it late (a request that queued 3 s was refused under a 1,000,000/s limit). So a queued
+# request is refused only when it would be refused now as well. The answer's remaining and reset
+# are from now.
 # Returns {allowed, remaining, retry_after_ms, reset_ms}. Other scripts (the response cache) include
 # this function to answer a rate-limit check and their own lookup in one round trip.
 GCRA_FUNCTION = """
 local function gcra(key, emission, burst, age)
   local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - age
+  local real = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local now = real - age
   local tat = tonumber(redis.call('GET', key) or now)
-  if tat < now then tat = now end
   local window = emission * burst
+  local conforms_at = tat + emission - window
+  if conforms_at > now then now = math.min(real, conforms_at) end
+  if tat < now then tat = now end
   local new_tat = tat + emission
   local allow_at = new_tat - window
   if allow_at > now then
     return {0, 0, allow_at - now, tat - now}
   end
   redis.call('SET', key, new_tat, 'PX', math.ceil(window))
-  return {1, math.floor((window - (new_tat - now)) / emission), 0, new_tat - now}
+  local remaining = math.floor((window - math.max(new_tat - real, emission)) / emission)
+  return {1, remaining, 0, math.max(new_tat - real, 0)}
 end
 """
 _GCRA = GCRA_FUNCTION + "return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))"

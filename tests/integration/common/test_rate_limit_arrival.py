@@ -111,3 +111,33 @@ def test_requests_that_queued_behind_a_slow_call_are_charged_when_they_arrived(
             codes.append(error.code())
     # Arriving one per 250 ms is under 5 per second; charged on dequeue they were a burst of 8.
     assert codes == [grpc.StatusCode.OK] * QUEUED
+
+
+def _queued_for(monkeypatch: pytest.MonkeyPatch, milliseconds: int) -> None:
+    monkeypatch.setattr("farmlokal_common.rate_limit.arrival_age_ms", lambda: milliseconds)
+
+
+def test_a_request_that_queued_while_the_clients_later_ones_were_served_is_not_refused(
+    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of order: two later requests were charged while this one queued for 3 s. The client is at
+    3 of its 5 a second, so it passes (it was refused, and under the bench's 1,000,000/s limit too)."""
+    limiter = RateLimiter(redis_client, {"r": LIMIT})
+    for _ in range(2):
+        assert limiter.check("r", "client").allowed
+    _queued_for(monkeypatch, 3_000)
+    decision = limiter.check("r", "client")
+    assert decision.allowed
+    assert decision.remaining == 2  # counted like a third request now
+
+
+def test_a_queued_request_of_a_client_over_its_limit_is_still_refused(
+    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limiter = RateLimiter(redis_client, {"r": LIMIT})
+    for _ in range(LIMIT.requests):
+        assert limiter.check("r", "client").allowed
+    _queued_for(monkeypatch, 3_000)
+    decision = limiter.check("r", "client")
+    assert not decision.allowed
+    assert 0 < decision.retry_after_seconds <= 1
