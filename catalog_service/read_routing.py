@@ -11,7 +11,9 @@ down) and only the primary is safe. ReadRouter.read:
   reads needing it (or more) go to the primary without waiting, so a stalled replica costs one wait,
   not one per read (each wait holds a database bulkhead slot);
 - a replica connection that breaks (the replica died before the monitor noticed) marks it down and
-  the read runs again on the primary: a read only reads, so running it twice is harmless.
+  the read runs again on the primary: a read only reads, so running it twice is harmless;
+- a stale pooled primary connection (MySQL restarted since it was made) runs the read again, once,
+  on a fresh connection.
 Every read is counted by where it ran and why (farmlokal_db_reads_total{pool, route}).
 """
 
@@ -38,6 +40,12 @@ T = TypeVar("T")
 # Client errors of a connection that broke or could not be made (CR_CONNECTION_ERROR,
 # CR_CONN_HOST_ERROR, CR_SERVER_GONE_ERROR, CR_SERVER_LOST) and a server shutting down.
 CONNECTION_ERRORS = frozenset({2002, 2003, 2006, 2013, 1053})
+# A connection that was made and then lost (CR_SERVER_GONE_ERROR, CR_SERVER_LOST, a server shutting
+# down): what a stale pooled connection answers; not a connection that could not be made.
+STALE_CONNECTION_ERRORS = frozenset({2006, 2013, 1053})
+STALE_FAILURE_SECONDS = (
+    0.5  # a stale connection fails on its first packet; a partition takes the socket timeout
+)
 
 
 @dataclass(frozen=True)
@@ -201,5 +209,22 @@ class ReadRouter:
 
     def _on_primary(self, work: Callable[[Connection], T], route: str) -> T:
         DB_READS.labels(self._pool, route).inc()
+        started = time.monotonic()
+        try:
+            with self._primary.connect() as conn:
+                return work(conn)
+        except DBAPIError as error:
+            # Read engines do not ping on checkout (a round trip per read): a pooled connection that
+            # went stale (MySQL restarted, or killed it) fails once, at once, and invalidates the
+            # pool. A read only reads, so it runs again on a fresh connection rather than answering
+            # 503. A connection lost to a socket timeout (a partition) is not tried again: a second
+            # wait would outlast the route's deadline.
+            stale = time.monotonic() - started < STALE_FAILURE_SECONDS
+            if (
+                not stale
+                or error_code(error) not in STALE_CONNECTION_ERRORS
+                or not error.connection_invalidated
+            ):
+                raise
         with self._primary.connect() as conn:
             return work(conn)
