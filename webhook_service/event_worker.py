@@ -95,6 +95,17 @@ class EventWorker:
             self._store.finish(event, self.owner, "dead", error)
             return
         delay = self._retry_delays[event.attempts - 1]
+        # Logged, not only stored: a run of failures (the catalog refusing writes under load) must be
+        # visible without querying the events table.
+        log.warning(
+            "event failed, retry scheduled",
+            extra={
+                "event_id": event.event_id,
+                "attempt": event.attempts,
+                "retry_in_s": delay,
+                "error": error,
+            },
+        )
         self._store.finish(
             event, self.owner, "failed", error, retry_at=utcnow() + dt.timedelta(seconds=delay)
         )

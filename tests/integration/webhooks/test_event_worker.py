@@ -49,14 +49,18 @@ def test_pending_events_are_processed_once(inbound, store) -> None:
     assert EventWorker(store, catalog, [0], PACING).run_once() == 0
 
 
-def test_failures_retry_then_die_then_an_admin_retry_processes(inbound, store) -> None:
+def test_failures_retry_then_die_then_an_admin_retry_processes(inbound, store, caplog) -> None:
     inbound.receive("supplier", *signed("e2", event(2)))
     catalog = FakeCatalog()
     catalog.failing = True
     worker = EventWorker(store, catalog, [0, 0], PACING)
-    worker.run_once()
+    with caplog.at_level("WARNING", logger="farmlokal.webhooks.worker"):
+        worker.run_once()
     assert status(store, "e2") == "failed"
     assert "catalog unavailable" in store.get("supplier", "e2").last_error
+    logged = [r for r in caplog.records if r.getMessage() == "event failed, retry scheduled"]
+    assert [(r.event_id, r.attempt) for r in logged] == [("e2", 1)]  # type: ignore[attr-defined]
+    assert "catalog unavailable" in logged[0].error  # type: ignore[attr-defined]
     worker.run_once()
     worker.run_once()
     assert status(store, "e2") == "dead" and store.get("supplier", "e2").attempts == 3
