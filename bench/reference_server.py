@@ -70,14 +70,21 @@ def create_server(
     from grpc_health.v1 import health, health_pb2, health_pb2_grpc
     from grpc_reflection.v1alpha import reflection
 
-    prebuilt = pb.ListProductsResponse.FromString(response)
+    from catalog_service.transport.prebuilt import Prebuilt, PrebuiltResponseInterceptor
+    from farmlokal_common import rest_json
+
+    # Both answers as the catalog keeps them: the message's wire form, and for the REST edge its
+    # JSON in an HttpBody (farmlokal_common/rest_json.py).
+    typed = Prebuilt(response)
+    json_body = Prebuilt(rest_json.http_body(pb.ListProductsResponse.FromString(response)))
 
     class ReferenceCatalog(pb_grpc.CatalogServiceServicer):
         def ListProducts(self, request: object, context: grpc.ServicerContext) -> object:
-            return prebuilt
+            return json_body if rest_json.wants_json_body(context.invocation_metadata()) else typed
 
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads),
+        interceptors=[PrebuiltResponseInterceptor()],
         options=[("grpc.so_reuseport", 1 if reuse_port else 0)],
     )
     pb_grpc.add_CatalogServiceServicer_to_server(ReferenceCatalog(), server)

@@ -17,6 +17,8 @@ class CachedResponses(Protocol):
 
     def page(self, query: ListQuery, page: Page) -> bytes: ...
 
+    def page_json(self, query: ListQuery, page: Page) -> bytes: ...
+
     def categories(self, counts: list[CategoryCount]) -> bytes: ...
 
 
@@ -26,13 +28,17 @@ class Catalog:
         self._cache = cache
         self._responses = responses
 
-    def list_products(self, query: ListQuery, admission: Admission | None = None) -> bytes:
-        """A serialized ListProductsResponse, from the cache when warm; on a miss one caller per
-        query computes it (single-flight), at the generation's replication floor. The call's
-        admission (rate limit) is answered in the cache's own round trip."""
+    def list_products(
+        self, query: ListQuery, admission: Admission | None = None, rest_json: bool = False
+    ) -> bytes:
+        """A serialized ListProductsResponse (rest_json: its REST JSON in an HttpBody, cached beside
+        it), from the cache when warm; on a miss one caller per query computes it (single-flight), at
+        the generation's replication floor. The call's admission (rate limit) is answered in the
+        cache's own round trip."""
+        render = self._responses.page_json if rest_json else self._responses.page
         return self._cache.get_or_compute_at(
-            "list:" + query.cache_key(),
-            lambda floor: self._responses.page(query, self._reader.list_page(query, floor)),
+            ("list.json:" if rest_json else "list:") + query.cache_key(),
+            lambda floor: render(query, self._reader.list_page(query, floor)),
             admission,
         )
 

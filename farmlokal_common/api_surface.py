@@ -19,6 +19,7 @@ __all__ = [
     "is_public",
     "is_read",
     "public_names",
+    "rest_json_body",
     "services_of",
     "timeout_seconds",
 ]
@@ -53,6 +54,11 @@ def is_read(method: MethodDescriptor) -> bool:
 def http_status_header(method: MethodDescriptor) -> bool:
     """The servicer may set the REST status of a success with the x-http-status header."""
     return bool(method.GetOptions().Extensions[edge_pb2.http_status_header])
+
+
+def rest_json_body(method: MethodDescriptor) -> bool:
+    """The servicer answers REST calls with its response's JSON pre-rendered (farmlokal_common.rest_json)."""
+    return bool(method.GetOptions().Extensions[edge_pb2.rest_json_body])
 
 
 def timeout_seconds(method: MethodDescriptor) -> int | None:

@@ -10,6 +10,7 @@ from catalog_service.listing.cursor import CursorCodec
 from catalog_service.listing.query import ListQuery
 from catalog_service.listing.reader import Page
 from catalog_service.supplier.status import SyncRun
+from farmlokal_common import rest_json
 from farmlokal_common.timestamps import timestamp
 
 
@@ -34,13 +35,19 @@ class CachedResponses:
         self._cursors = cursors
 
     def page(self, query: ListQuery, page: Page) -> bytes:
+        return bytes(self._page(query, page).SerializeToString())
+
+    def page_json(self, query: ListQuery, page: Page) -> bytes:
+        """The page as the REST edge sends it (farmlokal_common/rest_json.py)."""
+        return rest_json.http_body(self._page(query, page))
+
+    def _page(self, query: ListQuery, page: Page) -> pb.ListProductsResponse:
         position = page.last_position(query.sort)
-        response = pb.ListProductsResponse(
+        return pb.ListProductsResponse(
             products=[product(record) for record in page.products],
             next_cursor=self._cursors.encode(query.binding(), position) if position is not None else "",
             has_more=page.has_more,
         )
-        return bytes(response.SerializeToString())
 
     def categories(self, counts: list[CategoryCount]) -> bytes:
         response = pb.ListCategoriesResponse(

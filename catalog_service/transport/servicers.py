@@ -22,6 +22,7 @@ from catalog_service.writes import ProductWriter
 from farmlokal_common import response_headers
 from farmlokal_common.admission import Admissions
 from farmlokal_common.errors import Unavailable
+from farmlokal_common.rest_json import wants_json_body
 from farmlokal_common.timestamps import timestamp
 
 
@@ -36,9 +37,10 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
 
     def ListProducts(
         self, request: pb.ListProductsRequest, context: ServicerContext
-    ) -> Prebuilt:  # a serialized ListProductsResponse
+    ) -> Prebuilt:  # a serialized ListProductsResponse; for the REST edge, its JSON in an HttpBody
         query = parse_list_request(request, self._cursors)
-        return Prebuilt(self._catalog.list_products(query, self._admissions.of(context)))
+        rest_json = wants_json_body(context.invocation_metadata())
+        return Prebuilt(self._catalog.list_products(query, self._admissions.of(context), rest_json))
 
     def GetProduct(self, request: pb.GetProductRequest, context: ServicerContext) -> pb.Product:
         return presenters.product(self._catalog.get_product(parse_product_id(request.id)))

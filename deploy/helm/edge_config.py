@@ -2,7 +2,7 @@
 
 Helm cannot run Python, so `make k8s-edge-config` (also run by `make k8s-render` and `make k8s-check`)
 renders the whole Envoy bootstrap here, for the chart's topology (listen and admin on every address,
-the services' ports, the descriptor the edge pod copies from the app image), into
+the services' ports; the transcoder's descriptor set is embedded in it), into
 deploy/helm/farmlokal/files/edge/envoy-{http,https}.yaml. What only an install knows (the services'
 DNS names, which depend on the release and namespace; the OAuth provider's issuer, audiences and
 JWKS; the CORS origins) is rendered as a slot that templates/_edge.tpl fills from the values: one
@@ -24,8 +24,6 @@ from farmlokal_edge.settings import EdgeSettings
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "farmlokal"
 DESCRIPTOR = ROOT / "build" / "gen" / "api.pb"
-# Where the edge pod's init container puts the descriptor from the app image (templates/edge.yaml).
-DEPLOYED_DESCRIPTOR = "/etc/farmlokal-edge/descriptor/api.pb"
 LISTEN_PORT = 8080
 ADMIN_PORT = 9901
 SERVICE_PORTS = {"catalog": 15051, "webhook": 15052, "auth": 15053}
@@ -71,9 +69,7 @@ def chart_edge_config(descriptor: Path, scheme: str) -> EdgeConfig:
 
 
 def render(descriptor: Path, scheme: str) -> str:
-    return render_edge_config(chart_edge_config(descriptor, scheme)).replace(
-        str(descriptor), DEPLOYED_DESCRIPTOR
-    )
+    return render_edge_config(chart_edge_config(descriptor, scheme))
 
 
 def target(chart: Path, scheme: str) -> Path:

@@ -1,4 +1,4 @@
-"""`python -m farmlokal_edge`: writes the edge's Envoy config (and the descriptor it names) for a deployment.
+"""`python -m farmlokal_edge`: writes the edge's Envoy config for a deployment (its descriptor set embedded).
 
 The defaults are compose's topology (services by host name); `--golden` writes them to envoy/envoy.yaml,
 the rendered config a reviewer reads (a test fails when it falls behind the renderer or the protos).
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -21,13 +20,12 @@ from farmlokal_edge.settings import EdgeSettings
 ROOT = Path(__file__).resolve().parents[2]
 DESCRIPTOR = ROOT / "build" / "gen" / "api.pb"
 GOLDEN = ROOT / "envoy" / "envoy.yaml"
-DEPLOYED_DESCRIPTOR = Path("/etc/farmlokal-edge/api.pb")
 
 
 def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(prog="python -m farmlokal_edge", description=__doc__)
     target = cli.add_mutually_exclusive_group(required=True)
-    target.add_argument("--out", type=Path, help="directory for envoy.yaml and a copy of the descriptor")
+    target.add_argument("--out", type=Path, help="directory for envoy.yaml")
     target.add_argument("--golden", action="store_true", help=f"write {GOLDEN.relative_to(ROOT)}")
     cli.add_argument("--listen-host", default="0.0.0.0")
     cli.add_argument("--listen-port", type=int, default=8080)
@@ -41,11 +39,6 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--catalog", default="catalog:15051")
     cli.add_argument("--webhook", default="webhook:15052")
     cli.add_argument("--auth", default="auth:15053")
-    cli.add_argument(
-        "--descriptor-path",
-        type=Path,
-        help=f"where Envoy reads the descriptor (default: {DEPLOYED_DESCRIPTOR})",
-    )
     return cli
 
 
@@ -75,10 +68,8 @@ def _defaults() -> EdgeSettings:
 
 
 def render_with(args: argparse.Namespace, provider: EdgeSettings) -> str:
-    # The services and routes come from the local descriptor; the config names where Envoy finds it.
-    cfg = config(args, DESCRIPTOR, provider)
-    text = render_edge_config(cfg)
-    return text.replace(str(DESCRIPTOR), str(args.descriptor_path or DEPLOYED_DESCRIPTOR))
+    # The services, the routes and the transcoder's descriptor come from the local descriptor set.
+    return render_edge_config(config(args, DESCRIPTOR, provider))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,9 +79,6 @@ def main(argv: list[str] | None = None) -> int:
         print(GOLDEN)
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(DESCRIPTOR, args.out / DESCRIPTOR.name)
-    if args.descriptor_path is None:
-        args.descriptor_path = args.out / DESCRIPTOR.name
     (args.out / "envoy.yaml").write_text(render_with(args, EdgeSettings.from_env(os.environ)))
     print(args.out / "envoy.yaml")
     return 0

@@ -24,6 +24,8 @@ class PublicMethod:
     http_status_header: bool = False
     # The REST path template as a regex (google.api.http), "" when the method has no REST binding.
     rest_path_regex: str = ""
+    # REST calls are answered with pre-rendered JSON (farmlokal_common/rest_json.py).
+    rest_json_body: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ def _method(method: MethodDescriptor) -> PublicMethod:
         api_surface.timeout_seconds(method) or (READ_TIMEOUT_S if read else DEFAULT_TIMEOUT_S),
         api_surface.http_status_header(method),
         _path_regex(method),
+        api_surface.rest_json_body(method),
     )
 
 

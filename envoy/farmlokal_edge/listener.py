@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
+from farmlokal_common import rest_json
 from farmlokal_edge.api import PublicService
 from farmlokal_edge.auth import jwt_authn_filter, rbac_filter
 from farmlokal_edge.clusters import socket_address
@@ -19,6 +21,7 @@ from farmlokal_edge.config import (
     STREAM_IDLE_TIMEOUT,
     EdgeConfig,
 )
+from farmlokal_edge.descriptor import transcoder_descriptor
 from farmlokal_edge.docs import with_docs
 from farmlokal_edge.local_replies import local_reply_config
 from farmlokal_edge.names import (
@@ -115,8 +118,9 @@ def _http_filters(cfg: EdgeConfig, services: tuple[PublicService, ...]) -> list[
             },
         },
         {
-            # No client may choose the subject the services rate-limit by, nor send a header that
-            # only gRPC itself may set. REST requests lose every grpc-* header on their route
+            # No client may choose the subject the services rate-limit by, ask for a pre-rendered
+            # REST body (only the REST routes do, routes.py), nor send a header that only gRPC itself
+            # may set. REST requests lose every grpc-* header on their route
             # (routes.py, the REST entry route); native gRPC calls keep grpc-timeout, grpc-encoding and
             # grpc-accept-encoding, which their route checks.
             "name": HEADER_MUTATION_FILTER,
@@ -126,6 +130,7 @@ def _http_filters(cfg: EdgeConfig, services: tuple[PublicService, ...]) -> list[
                 "mutations": {
                     "request_mutations": [
                         {"remove": SUBJECT_HEADER},
+                        {"remove": rest_json.REST_JSON_HEADER},
                         {
                             "remove_on_match": {
                                 "key_matcher": {"safe_regex": {"regex": RESERVED_GRPC_HEADERS}}
@@ -153,12 +158,11 @@ def _http_filters(cfg: EdgeConfig, services: tuple[PublicService, ...]) -> list[
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3"
                 ".GrpcJsonTranscoder",
-                "proto_descriptor": str(cfg.descriptor_path),
+                # The API's descriptor with pre-rendered answers declared HttpBody (descriptor.py).
+                "proto_descriptor_bin": base64.b64encode(transcoder_descriptor(cfg.descriptor_path)).decode(),
                 "services": [service.name for service in services],
-                "print_options": {
-                    "preserve_proto_field_names": True,
-                    "always_print_primitive_fields": True,
-                },
+                # The services that render REST answers themselves print them alike (rest_json).
+                "print_options": dict(rest_json.PRINT_OPTIONS),
                 "convert_grpc_status": True,
                 "request_validation_options": {
                     "reject_unknown_method": True,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from farmlokal_common import rest_json
 from farmlokal_edge.api import PublicMethod, PublicService, longest_timeout_s
 from farmlokal_edge.auth import admin_route_config
 from farmlokal_edge.names import (
@@ -108,6 +109,15 @@ def _method_route(service: PublicService, method: PublicMethod, rest: bool) -> d
     per_filter: dict[str, Any] = {}
     if rest:
         match["headers"] = [TRANSCODED]
+        if method.rest_json_body:
+            # Its servicer answers this call with the JSON pre-rendered (rest_json); every client's
+            # own header of that name was removed before transcoding (listener.py).
+            route["request_headers_to_add"] = [
+                {
+                    "header": {"key": rest_json.REST_JSON_HEADER, "value": "1"},
+                    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                }
+            ]
     else:
         # Native gRPC calls without a deadline get the route's (REST ones were given theirs before
         # transcoding, and this filter does not run twice). A header added here reaches the service

@@ -1,4 +1,4 @@
-"""`python -m farmlokal_edge --out DIR` (compose's edge-config job): a config Envoy accepts, with its descriptor."""
+"""`python -m farmlokal_edge --out DIR` (compose's edge-config job): a config Envoy accepts, needing no file beside it."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from farmlokal_edge.__main__ import golden, main
 def test_compose_edge_config_is_accepted_by_envoy(tmp_path: Path) -> None:
     out = tmp_path / "edge"
     assert main(["--out", str(out)]) == 0
-    assert (out / "api.pb").exists()
-    assert str(out / "api.pb") in (out / "envoy.yaml").read_text()
+    assert sorted(path.name for path in out.iterdir()) == ["envoy.yaml"]
+    assert 'proto_descriptor"' not in (out / "envoy.yaml").read_text()  # embedded: proto_descriptor_bin
     validate_edge_config(out / "envoy.yaml")
 
 

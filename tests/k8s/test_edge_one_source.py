@@ -75,7 +75,6 @@ def without_addresses(bootstrap: dict[str, Any]) -> dict[str, Any]:
     manager["route_config"].pop("max_direct_response_body_size_bytes", None)  # the /docs files
     for http_filter in manager["http_filters"]:
         config = http_filter.get("typed_config", {})
-        config.pop("proto_descriptor", None)
         for provider in config.get("providers", {}).values():
             for field in ("issuer", "audiences", "remote_jwks"):
                 provider.pop(field)
