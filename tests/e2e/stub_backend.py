@@ -23,6 +23,9 @@ from farmlokal.catalog.v1 import (
 from farmlokal.webhook.v1 import webhook_pb2, webhook_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from catalog_service.transport.prebuilt import Prebuilt, PrebuiltResponseInterceptor
+from farmlokal_common import rest_json
+
 RATE_LIMIT_HEADERS = (
     ("x-ratelimit-limit", "100"),
     ("x-ratelimit-remaining", "99"),
@@ -59,8 +62,14 @@ class _Catalog(catalog_pb2_grpc.CatalogServiceServicer):
 
     def ListProducts(self, request: Any, context: grpc.ServicerContext) -> Any:
         self.calls.record("CatalogService/ListProducts")
-        # The deadline the call arrived with, for the edge's deadline tests.
-        return catalog_pb2.ListProductsResponse(next_cursor=f"{context.time_remaining():.3f}", has_more=False)
+        # The deadline the call arrived with, for the edge's deadline tests; pre-rendered for the REST
+        # edge, as the catalog answers (farmlokal_common/rest_json.py).
+        answer = catalog_pb2.ListProductsResponse(
+            next_cursor=f"{context.time_remaining():.3f}", has_more=False
+        )
+        if rest_json.wants_json_body(context.invocation_metadata()):
+            return Prebuilt(rest_json.http_body(answer))
+        return answer
 
     def ListCategories(self, request: Any, context: grpc.ServicerContext) -> Any:
         self.calls.record("CatalogService/ListCategories")
@@ -135,7 +144,9 @@ class StubBackend:
 def start_stub_backend() -> StubBackend:
     calls = CallLog()
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=8), options=[("grpc.max_receive_message_length", 4 << 20)]
+        futures.ThreadPoolExecutor(max_workers=8),
+        interceptors=[PrebuiltResponseInterceptor()],
+        options=[("grpc.max_receive_message_length", 4 << 20)],
     )
     catalog_pb2_grpc.add_CatalogServiceServicer_to_server(_Catalog(calls), server)
     catalog_pb2_grpc.add_SystemHealthServiceServicer_to_server(_SystemHealth(calls), server)
