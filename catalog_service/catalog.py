@@ -21,6 +21,8 @@ class CachedResponses(Protocol):
 
     def categories(self, counts: list[CategoryCount]) -> bytes: ...
 
+    def categories_json(self, counts: list[CategoryCount]) -> bytes: ...
+
 
 class Catalog:
     def __init__(self, reader: ProductReader, cache: ResponseCache, responses: CachedResponses) -> None:
@@ -50,8 +52,12 @@ class Catalog:
             raise NotFound(f"product {product_id} does not exist")
         return record
 
-    def list_categories(self, admission: Admission | None = None) -> bytes:
-        """A serialized ListCategoriesResponse, from the cache when warm."""
+    def list_categories(self, admission: Admission | None = None, rest_json: bool = False) -> bytes:
+        """A serialized ListCategoriesResponse (rest_json: its REST JSON in an HttpBody), from the
+        cache when warm."""
+        render = self._responses.categories_json if rest_json else self._responses.categories
         return self._cache.get_or_compute_at(
-            "categories", lambda floor: self._responses.categories(self._reader.categories(floor)), admission
+            "categories.json" if rest_json else "categories",
+            lambda floor: render(self._reader.categories(floor)),
+            admission,
         )

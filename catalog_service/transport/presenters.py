@@ -50,10 +50,16 @@ class CachedResponses:
         )
 
     def categories(self, counts: list[CategoryCount]) -> bytes:
-        response = pb.ListCategoriesResponse(
-            categories=[pb.Category(name=c.name, product_count=c.product_count) for c in counts]
-        )
-        return bytes(response.SerializeToString())
+        return bytes(_categories(counts).SerializeToString())
+
+    def categories_json(self, counts: list[CategoryCount]) -> bytes:
+        return rest_json.http_body(_categories(counts))
+
+
+def _categories(counts: list[CategoryCount]) -> pb.ListCategoriesResponse:
+    return pb.ListCategoriesResponse(
+        categories=[pb.Category(name=c.name, product_count=c.product_count) for c in counts]
+    )
 
 
 def sync_summary(run: SyncRun) -> pb.SyncSummary:

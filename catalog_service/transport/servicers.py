@@ -47,8 +47,9 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
 
     def ListCategories(
         self, request: pb.ListCategoriesRequest, context: ServicerContext
-    ) -> Prebuilt:  # a serialized ListCategoriesResponse
-        return Prebuilt(self._catalog.list_categories(self._admissions.of(context)))
+    ) -> Prebuilt:  # a serialized ListCategoriesResponse; for the REST edge, its JSON in an HttpBody
+        rest_json = wants_json_body(context.invocation_metadata())
+        return Prebuilt(self._catalog.list_categories(self._admissions.of(context), rest_json))
 
 
 class SupplierServicer(pb_grpc.SupplierServiceServicer):

@@ -27,7 +27,7 @@ def test_rendered_config_is_valid(cfg: EdgeConfig, tmp_path: Path) -> None:
 
 
 def test_the_transcoder_passes_pre_rendered_answers_through(cfg: EdgeConfig) -> None:
-    """Its embedded descriptor set declares the answer of each rest_json_body method (ListProducts) a
+    """Its embedded descriptor set declares the answer of each rest_json_body method (the cached listings) a
     google.api.HttpBody, and every other method's as the API does."""
     transcoder = _filter(cfg, "envoy.filters.http.grpc_json_transcoder")
     embedded = descriptor_pb2.FileDescriptorSet.FromString(
@@ -45,7 +45,11 @@ def test_the_transcoder_passes_pre_rendered_answers_through(cfg: EdgeConfig) -> 
         "farmlokal.catalog.v1.CatalogService.ListProducts": (
             ".farmlokal.catalog.v1.ListProductsResponse",
             ".google.api.HttpBody",
-        )
+        ),
+        "farmlokal.catalog.v1.CatalogService.ListCategories": (
+            ".farmlokal.catalog.v1.ListCategoriesResponse",
+            ".google.api.HttpBody",
+        ),
     }
 
 
