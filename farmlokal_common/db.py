@@ -49,6 +49,10 @@ def make_engine(
         pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=not read_only,
         pool_reset_on_return=None if read_only else "rollback",
+        # In autocommit there is no transaction to end: without this, SQLAlchemy still calls the
+        # DBAPI's rollback() when a connection closes, and mysqlclient sends the server a ROLLBACK
+        # (a second round trip per read, 0.2 ms of wall time and the server's CPU).
+        skip_autocommit_rollback=read_only,
         poolclass=BulkheadPool,
         pool_recycle=1800,
         # READ COMMITTED for write paths: no gap locks, so inserts and SKIP LOCKED claims on the same
