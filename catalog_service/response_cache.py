@@ -9,6 +9,8 @@
 - Redis down: the cache steps aside for a short back-off and computations run from the database;
   it comes back by itself. How many run at once is the database bulkhead's bound
   (farmlokal_common/bulkhead.py), the same one every database call of a serving thread passes.
+- The cache off (CATALOG_CACHE_ENABLED=false): every call computes, at the generation's floor, which
+  comes back with the call's rate-limit check in one round trip.
 """
 
 from __future__ import annotations
@@ -64,6 +66,20 @@ gate[7] = redis.call('GET', ARGV[1] .. generation[1] .. ':' .. ARGV[2])
 return gate
 """
 )
+# The rate-limit check and the generation a read must reflect, for a computation that is not cached
+# (the cache off): one round trip for both. Reply: {allowed, remaining, retry_ms, reset_ms,
+# generation, floor}; generation '' when the record is stale.
+_GATED_FLOOR = (
+    GCRA_FUNCTION
+    + LUA_HELPERS
+    + """
+local gate = gcra(KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+if gate[1] == 0 then return gate end
+local generation = current_generation(KEYS[1])
+if generation then gate[5], gate[6] = generation[1], generation[2] else gate[5], gate[6] = '', '' end
+return gate
+"""
+)
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -101,6 +117,7 @@ class ResponseCache:
         self._settings = settings
         self._lookup = client.register_script(_LOOKUP)
         self._gated_lookup = client.register_script(_GATED_LOOKUP)
+        self._gated_floor = client.register_script(_GATED_FLOOR)
         self._release = client.register_script(_RELEASE)
         self._flight: SingleFlight[bytes] = SingleFlight()
         self._redis_down = Backoff(settings.redis_backoff_seconds)
@@ -122,11 +139,11 @@ class ResponseCache:
         call's admission (its rate-limit check), when given, is answered first, in the same Redis
         round trip as the lookup; a rejected call does no lookup."""
         gate = admission if admission is not None and not admission.done else None
-        if not self._settings.enabled or self._redis_down.active():
+        if not self._settings.enabled:
+            return compute(self._admitted_floor(gate))
+        if self._redis_down.active():
             if gate is not None:
                 rate_limit.enforce(gate.check_now(), gate.route)
-            if not self._settings.enabled:
-                return compute(self.read_floor())
             return self._compute_degraded(compute)
         digest = hashlib.sha256(canonical_query.encode()).hexdigest()[:32]
         try:
@@ -162,6 +179,29 @@ class ResponseCache:
             return None
         try:
             generation = self.generations.current()
+        except redis.RedisError as error:
+            self._mark_redis_down(error)
+            return None
+        return generation.floor if generation is not None else None
+
+    def _admitted_floor(self, gate: Admission | None) -> str | None:
+        """read_floor() after the call's admission, when given, in the same Redis round trip."""
+        if gate is None:
+            return self.read_floor()
+        if self._redis_down.active():
+            rate_limit.enforce(gate.check_now(), gate.route)
+            return None
+        try:
+            reply = self._gated_floor(keys=[self.generation_key, gate.key], args=gate.script_args())
+        except redis.RedisError as error:
+            gate.answer(None, error)
+            self._mark_redis_down(error)
+            return None
+        rate_limit.enforce(gate.answer(reply[:4]), gate.route)
+        if reply[4]:
+            return str(reply[5].decode())
+        try:  # the record is stale (a promoted Redis replica): re-derive it, as current() does
+            generation = self.generations.rederive()
         except redis.RedisError as error:
             self._mark_redis_down(error)
             return None

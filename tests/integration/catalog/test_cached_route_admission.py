@@ -13,8 +13,8 @@ import redis
 from farmlokal.catalog.v1 import catalog_pb2 as pb
 
 from catalog_service.response_cache import CacheSettings, ResponseCache
-from farmlokal_common.admission import Admissions
-from farmlokal_common.errors import FieldViolation, InvalidArgument
+from farmlokal_common.admission import Admission, Admissions
+from farmlokal_common.errors import FieldViolation, InvalidArgument, RateLimited
 from farmlokal_common.interceptors.rate_limiting import RateLimitInterceptor
 from farmlokal_common.rate_limit import Limit, RateLimiter
 from farmlokal_common.server import RunningServer, ServiceApp, create_server
@@ -137,3 +137,41 @@ def test_each_forwarded_client_has_its_own_budget_call_after_call(channel_for) -
         (grpc.StatusCode.OK, "0"),
         (grpc.StatusCode.RESOURCE_EXHAUSTED, "0"),
     ]
+
+
+class CountingRedis(redis.Redis):
+    """Counts the commands (round trips) the cache sends."""
+
+    sent = 0
+
+    def execute_command(self, *args, **options):  # type: ignore[no-untyped-def]
+        CountingRedis.sent += 1
+        return super().execute_command(*args, **options)
+
+
+def test_cache_off_a_call_is_admitted_and_gets_its_floor_in_one_round_trip(redis_client) -> None:
+    client = CountingRedis(connection_pool=redis_client.connection_pool)
+    cache = ResponseCache(client, CacheSettings("t_off", enabled=False))
+    cache.bump_generation("0-1-42")
+    floors: list[str | None] = []
+    limiter = RateLimiter(client, {"ListProducts": Limit(3, 60)})
+
+    def compute(floor: str | None) -> bytes:
+        floors.append(floor)
+        return b"page"
+
+    def request() -> bytes:
+        limit = limiter.limit_for("ListProducts")
+        assert limit is not None
+        admission = Admission(limiter, "ListProducts", "client-a", limit)
+        return cache.get_or_compute_at("q=mango", compute, admission)
+
+    assert request() == b"page"  # the first call also loads the script into Redis
+    CountingRedis.sent = 0
+    assert request() == b"page"
+    assert CountingRedis.sent == 1  # the limit check and the generation's floor together
+    assert floors == ["0-1-42", "0-1-42"]  # each read reflects the last write's position
+    assert request() == b"page"
+    with pytest.raises(RateLimited, match="rate limit of 3 requests exceeded"):
+        request()
+    assert len(floors) == 3  # the rejected call computed nothing
