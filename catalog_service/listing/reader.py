@@ -20,6 +20,7 @@ from catalog_service.listing.statements import Driver, Plan, Statement
 from catalog_service.listing.statistics import Statistics
 from catalog_service.read_routing import ReadRouter
 from catalog_service.search import plan as search_plan
+from catalog_service.search.rare import Declined
 
 
 @dataclass(frozen=True)
@@ -39,13 +40,14 @@ class ProductReader:
     def __init__(self, reads: Engine | ReadRouter, statistics: Statistics | None = None) -> None:
         self._reads = reads if isinstance(reads, ReadRouter) else ReadRouter(reads)
         self.statistics = statistics if statistics is not None else Statistics()
+        self._declined = Declined()
 
     def list_page(self, query: ListQuery, floor: str | None = None) -> Page:
         rows = self._reads.read(floor, lambda conn: self.rows(conn, query, query.limit + 1))
         return Page([product_from_row(r) for r in rows[: query.limit]], len(rows) > query.limit)
 
     def rows(self, conn: Connection, query: ListQuery, fetch: int) -> list[Any]:
-        return page_rows(conn, query, fetch, self.statistics)
+        return page_rows(conn, query, fetch, self.statistics, self._declined)
 
     def get(self, product_id: int, floor: str | None = None) -> ProductRecord | None:
         row = self._reads.read(floor, lambda conn: _execute(conn, statements.product(product_id)).first())
@@ -56,11 +58,17 @@ class ProductReader:
         return [CategoryCount(r.category, int(r.product_count)) for r in rows]
 
 
-def page_rows(conn: Connection, query: ListQuery, fetch: int, statistics: Statistics) -> list[Any]:
+def page_rows(
+    conn: Connection,
+    query: ListQuery,
+    fetch: int,
+    statistics: Statistics,
+    declined: Declined | None = None,
+) -> list[Any]:
     """The next `fetch` rows of the query (PRODUCT_COLUMNS), in order: a search by the bitmap plan,
     the rest (and what it declines) by the planner's choice."""
     if query.terms:
-        found = search_plan.search(conn, query, fetch)
+        found = search_plan.search(conn, query, fetch, declined=declined)
         if found is not None:
             return found
     choice = planner.choose(query, statistics.facts(conn, query))

@@ -50,12 +50,22 @@ class TtlCache(Generic[V]):
             if hit is not None and hit[0] > now:
                 return hit[1]
         value = load()
+        self.put(key, value)
+        return value
+
+    def peek(self, key: Hashable) -> V | None:
+        """The live entry, or None (nothing is loaded)."""
+        with self._lock:
+            hit = self._entries.get(key)
+            return hit[1] if hit is not None and hit[0] > self._clock() else None
+
+    def put(self, key: Hashable, value: V) -> None:
+        now = self._clock()
         with self._lock:
             self._entries.pop(key, None)
             while len(self._entries) >= self._max:
                 self._entries.popitem(last=False)
             self._entries[key] = (now + self._ttl, value)
-        return value
 
 
 class Statistics:

@@ -1,5 +1,7 @@
 """The search plan: exact candidate sets by bitmaps, then only the sort buckets that hold the page.
 
+0. A single term of a few rare words: one statement on its postings (rare.py), which declines any
+   other term after reading its vocabulary rows only.
 1. Resolve: each term is one heavy-prefix bitmap or the bitmaps of the (at most PREFIX_MAX_WORDS)
    words it prefixes; the category is a bitmap. M = AND of the terms' ORs and the category: the
    exact set of matching products, |M| by popcount. Empty M: no page.
@@ -23,7 +25,8 @@ Bound (bound(), docs/catalog-queries.md): one attempt at a page reads at most, w
 ceil(N / 65536) containers and J buckets per sort: T x (PREFIX_MAX_WORDS + C + 2) + 1 resolution
 rows, (T x PREFIX_MAX_WORDS + 1) x C bitmap rows, the J bucket rows of the sort and the J of price,
 4 x SPLIT_AT + 128 index entries (two price edges, two walked buckets) and 2 x limits.DIRECT_MAX + fetch
-rows by primary key. Nothing in it depends on where the matches sit in the sort order.
+rows by primary key, and step 0's 2 x (PREFIX_MAX_WORDS + 1) vocabulary rows. Nothing in it depends on
+where the matches sit in the sort order.
 """
 
 from __future__ import annotations
@@ -43,16 +46,30 @@ from catalog_service.search.bitmaps import (
 from catalog_service.search.candidates import candidate_set
 from catalog_service.search.pages import direct_page, page_rows
 from catalog_service.search.ranges import price_set
+from catalog_service.search.rare import Declined, rare_term_page
 from catalog_service.search.walk import walk_buckets
 
 
-def search(conn: Connection, query: ListQuery, fetch: int, reads: Reads | None = None) -> list[Any] | None:
+def search(
+    conn: Connection,
+    query: ListQuery,
+    fetch: int,
+    reads: Reads | None = None,
+    declined: Declined | None = None,
+) -> list[Any] | None:
     """The next `fetch` rows of a search (PRODUCT_COLUMNS), or None when this plan does not serve
     the query (no terms, a term longer than the stored words, or concurrent writes kept changing
-    the page): the caller's plans answer then."""
+    the page): the caller's plans answer then. `declined` (the reader's) skips step 0 for terms it
+    declined lately."""
     if not query.terms or any(len(t) > MAX_VOCAB_WORD for t in query.terms):
         return None
     reads = reads if reads is not None else Reads()
+    if len(query.terms) == 1 and (declined is None or query.terms[0] not in declined):
+        rows = rare_term_page(conn, query, fetch, reads)
+        if rows is not None:
+            return rows
+        if declined is not None:
+            declined.add(query.terms[0])
     for _ in range(limits.MAX_ATTEMPTS):
         rows = _attempt(conn, query, fetch, reads)
         if rows is not None:
@@ -97,4 +114,5 @@ def bound(
     price_edges = 2 * buckets.SPLIT_AT
     # by id: a small M with its untested terms on product_search, or the buckets read by id; the page
     lookups = max(2 * limits.DIRECT_MAX, fetch + 3 * limits.DIRECT_BUCKET) + fetch
-    return resolution + bitmap_rows + sort_buckets + price_buckets + walk + price_edges + lookups
+    rare_term = 2 * (bitmaps.PREFIX_MAX_WORDS + 1)  # step 0 declining a term
+    return rare_term + resolution + bitmap_rows + sort_buckets + price_buckets + walk + price_edges + lookups

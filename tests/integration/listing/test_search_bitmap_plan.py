@@ -23,7 +23,7 @@ from catalog_service.domain import product_from_row
 from catalog_service.listing.cursor import CursorCodec
 from catalog_service.listing.keyset import after_product
 from catalog_service.listing.query import ListQuery
-from catalog_service.search import bitmaps, buckets, build, limits, plan
+from catalog_service.search import bitmaps, buckets, build, limits, plan, rare
 from catalog_service.search.bitmaps import Reads
 from catalog_service.transport.requests import parse_list_request
 from tests.integration.listing.listing_data import brute_force, delete, insert, snapshot
@@ -328,3 +328,107 @@ def test_price_edges_read_by_rows_when_the_id_list_is_cut(catalog, monkeypatch, 
             got = plan.search(conn, query, 11)
             assert ids(got) == brute_force(rows, query)[:11], (max_len, sort)
         conn.execute(text("SET SESSION group_concat_max_len = DEFAULT"))
+
+
+def index_reads(conn: Connection) -> int:
+    """Index entries and rows read from tables (not the statement's own temporary tables, nor SHOW
+    STATUS's: Handler_read_rnd*)."""
+    reads = {r[0]: int(r[1]) for r in conn.execute(text("SHOW SESSION STATUS LIKE 'Handler_read%'"))}
+    return sum(reads[f"Handler_read_{kind}"] for kind in ("key", "next", "prev", "first", "last"))
+
+
+def server_selects(conn: Connection) -> int:
+    return int(conn.execute(text("SHOW SESSION STATUS LIKE 'Com_select'")).one()[1])
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"q": "soup"},
+        {"q": "aro", "sort": "price", "order": "asc"},  # three words (the most step 0 takes here)
+        {"q": "arid", "category": "dairy", "sort": "name", "order": "desc"},
+        {"q": "sourced", "min_price": "2.5", "max_price": "10", "sort": "created_at", "order": "asc"},
+        {"q": "apfel", "sort": "name", "order": "asc"},  # the opener of names, in a name sort
+    ],
+)
+def test_a_rare_term_is_one_statement_on_every_page(catalog, params) -> None:
+    """Step 0: a term of at most PREFIX_MAX_WORDS words in at most DIRECT_MAX products is answered by
+    one statement per page (counted by the server), walked page by page to the brute force."""
+    engine, rows = catalog
+    query = parse_list_request(pb.ListProductsRequest(limit="7", **params), CODEC)
+    expected = brute_force(rows, query)
+    assert expected, "the case needs matches"
+    seen: list[int] = []
+    with engine.connect() as conn:
+        while True:
+            reads = Reads()
+            before = server_selects(conn)
+            page = plan.search(conn, query, query.limit + 1, reads)
+            assert server_selects(conn) - before == 1 and reads.steps == [f"rare term {len(page or [])}"]
+            assert page is not None
+            seen += ids(page[: query.limit]) or []
+            if len(page) <= query.limit:
+                break
+            query = dataclasses.replace(
+                query, after=after_product(query.sort, product_from_row(page[query.limit - 1]))
+            )
+    assert seen == expected
+
+
+def test_a_rare_term_without_a_match_in_the_filters_is_an_empty_page(catalog) -> None:
+    engine, _ = catalog
+    query = parse_list_request(pb.ListProductsRequest(q="soup", category="nothing here"), CODEC)
+    with engine.connect() as conn:
+        reads = Reads()
+        assert plan.search(conn, query, query.limit + 1, reads) == []
+    assert reads.steps == ["rare term 0"], "told apart from a declined term"
+
+
+@pytest.mark.parametrize("q,direct_max", [("vik", 1000), ("sou", 1000), ("fresh", 5)])
+def test_a_term_step_0_declines_reads_no_posting_and_the_bitmaps_answer(
+    catalog, monkeypatch, q, direct_max
+) -> None:
+    """Too many words ('vik': 12, 'sou': 4, past PREFIX_MAX_WORDS = 3 here) or too many products: the
+    statement reads the term's vocabulary rows and nothing else, and the bitmap plan answers."""
+    engine, rows = catalog
+    monkeypatch.setattr(limits, "DIRECT_MAX", direct_max)
+    query = parse_list_request(pb.ListProductsRequest(q=q, sort="price"), CODEC)
+    with engine.connect() as conn:
+        before = index_reads(conn)
+        assert rare.rare_term_page(conn, query, query.limit + 1, Reads()) is None
+        assert index_reads(conn) - before <= 2 * (bitmaps.PREFIX_MAX_WORDS + 1)
+        reads = Reads()
+        assert (
+            ids(plan.search(conn, query, query.limit + 1, reads))
+            == brute_force(rows, query)[: query.limit + 1]
+        )
+    assert reads.steps[0] == "rare term: declined" and len(reads.steps) > 1
+
+
+def test_a_word_without_postings_is_declined(catalog) -> None:
+    engine, rows = catalog
+    query = parse_list_request(pb.ListProductsRequest(q="soup"), CODEC)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE search_words SET has_postings = 0 WHERE word = 'soup'"))
+        try:
+            reads = Reads()
+            got = plan.search(conn, query, query.limit + 1, reads)
+            assert reads.steps[0] == "rare term: declined"
+            assert ids(got) == brute_force(rows, query)[: query.limit + 1]
+        finally:
+            conn.execute(text("UPDATE search_words SET has_postings = 1 WHERE word = 'soup'"))
+
+
+def test_a_declined_term_skips_step_0_while_remembered(catalog) -> None:
+    engine, _ = catalog
+    declined = rare.Declined()
+    query = parse_list_request(pb.ListProductsRequest(q="vik"), CODEC)
+    with engine.connect() as conn:
+        first, second = Reads(), Reads()
+        plan.search(conn, query, query.limit + 1, first, declined)
+        plan.search(conn, query, query.limit + 1, second, declined)
+    assert first.steps[0] == "rare term: declined"
+    assert (
+        not any(step.startswith("rare term") for step in second.steps)
+        and first.statements == second.statements + 1
+    )
