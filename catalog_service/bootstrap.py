@@ -53,8 +53,9 @@ from farmlokal_common.server import ServiceApp
 
 SERVICES = api_surface.services_of(pb, ipb)
 PUBLIC_SERVICES = api_surface.public_names(SERVICES)
-# Answered from the response cache: their rate-limit check shares the cache lookup's round trip.
-CACHED_ROUTES = ("ListProducts", "ListCategories")
+# Their rate-limit check shares the response cache's round trip (its lookup, or the generation's
+# floor a read that is not cached reflects).
+ADMITTED_ROUTES = ("ListProducts", "ListCategories", "GetProduct")
 SERVICE_NAMES = tuple(service.full_name for service in SERVICES)
 
 
@@ -80,7 +81,7 @@ def build_app(settings: CatalogSettings) -> ServiceApp:
     reader = ProductReader(reads)
     writer = ProductWriter(engine, cache, hooks=[SearchIndexer()])
     catalog = Catalog(reader, cache, CachedResponses(cursors))
-    admissions = Admissions(CACHED_ROUTES)
+    admissions = Admissions(ADMITTED_ROUTES)
     http = httpx.Client(timeout=1.0)
     peers = {"auth": make_channel(settings.auth_address), "webhook": make_channel(settings.webhook_address)}
     reporter = HealthReporter(

@@ -44,10 +44,10 @@ class Catalog:
             admission,
         )
 
-    def get_product(self, product_id: int) -> ProductRecord:
+    def get_product(self, product_id: int, admission: Admission | None = None) -> ProductRecord:
         """Not cached, but read at the generation's floor all the same: never older than a write
-        that returned."""
-        record = self._reader.get(product_id, self._cache.read_floor())
+        that returned. The call's admission is answered in the floor's Redis round trip."""
+        record = self._reader.get(product_id, self._cache.read_floor(admission))
         if record is None:
             raise NotFound(f"product {product_id} does not exist")
         return record

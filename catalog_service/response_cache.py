@@ -9,8 +9,8 @@
 - Redis down: the cache steps aside for a short back-off and computations run from the database;
   it comes back by itself. How many run at once is the database bulkhead's bound
   (farmlokal_common/bulkhead.py), the same one every database call of a serving thread passes.
-- The cache off (CATALOG_CACHE_ENABLED=false): every call computes, at the generation's floor, which
-  comes back with the call's rate-limit check in one round trip.
+- The cache off (CATALOG_CACHE_ENABLED=false), and reads that are never cached (GetProduct): the
+  generation's floor comes back with the call's rate-limit check in one round trip (read_floor).
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ class ResponseCache:
         round trip as the lookup; a rejected call does no lookup."""
         gate = admission if admission is not None and not admission.done else None
         if not self._settings.enabled:
-            return compute(self._admitted_floor(gate))
+            return compute(self.read_floor(gate))
         if self._redis_down.active():
             if gate is not None:
                 rate_limit.enforce(gate.check_now(), gate.route)
@@ -172,22 +172,21 @@ class ResponseCache:
             CACHE_EVENTS.labels(self._settings.namespace, "wait_timeout").inc()
             raise Unavailable(QUERY_TOO_SLOW) from None
 
-    def read_floor(self) -> str | None:
-        """The floor a read that is not cached must reflect (GetProduct); None when Redis cannot
-        tell (then the read goes to the primary)."""
-        if self._redis_down.active():
-            return None
-        try:
-            generation = self.generations.current()
-        except redis.RedisError as error:
-            self._mark_redis_down(error)
-            return None
-        return generation.floor if generation is not None else None
-
-    def _admitted_floor(self, gate: Admission | None) -> str | None:
-        """read_floor() after the call's admission, when given, in the same Redis round trip."""
+    def read_floor(self, admission: Admission | None = None) -> str | None:
+        """The floor a read that is not cached must reflect (GetProduct, or any read with the cache
+        off); None when Redis cannot tell (then the read goes to the primary). The call's admission
+        (its rate-limit check), when given, is answered first, in the same Redis round trip; a
+        rejected call raises RateLimited."""
+        gate = admission if admission is not None and not admission.done else None
         if gate is None:
-            return self.read_floor()
+            if self._redis_down.active():
+                return None
+            try:
+                generation = self.generations.current()
+            except redis.RedisError as error:
+                self._mark_redis_down(error)
+                return None
+            return generation.floor if generation is not None else None
         if self._redis_down.active():
             rate_limit.enforce(gate.check_now(), gate.route)
             return None

@@ -1,10 +1,10 @@
-"""Rate-limit checks a service answers itself: the catalog's cached routes check the limit inside the
-response cache's own Redis round trip (its lookup script includes rate_limit.GCRA_FUNCTION).
+"""Rate-limit checks a service answers itself: the catalog's read routes check the limit inside the
+response cache's own Redis round trip (its lookup and floor scripts include rate_limit.GCRA_FUNCTION).
 
 The rate-limit interceptor opens an Admission for every call of such a route (`Admissions.open`);
 the servicer takes it (`Admissions.of(context)`) and passes it down as an argument to the response
-cache, which answers it with its lookup (`answer`) or checks it alone (`check_now`) when the cache
-is off or down. A call that never got that far (bad input) is checked by the interceptor after it,
+cache, which answers it with its lookup or its floor (`answer`), or checks it alone (`check_now`)
+when Redis is down. A call that never got that far (bad input) is checked by the interceptor after it,
 so every request is counted.
 """
 

@@ -27,8 +27,9 @@ from farmlokal_common.timestamps import timestamp
 
 
 class CatalogServicer(pb_grpc.CatalogServiceServicer):
-    """The cached routes take their call's admission (its rate-limit check, opened by the rate-limit
-    interceptor) and hand it to the catalog, which answers it in the cache's own Redis round trip."""
+    """The read routes take their call's admission (its rate-limit check, opened by the rate-limit
+    interceptor) and hand it to the catalog, which answers it in its own Redis round trip (the
+    cache's lookup, or the generation's floor)."""
 
     def __init__(self, catalog: Catalog, cursors: CursorCodec, admissions: Admissions) -> None:
         self._catalog = catalog
@@ -43,7 +44,8 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
         return Prebuilt(self._catalog.list_products(query, self._admissions.of(context), rest_json))
 
     def GetProduct(self, request: pb.GetProductRequest, context: ServicerContext) -> pb.Product:
-        return presenters.product(self._catalog.get_product(parse_product_id(request.id)))
+        product_id = parse_product_id(request.id)
+        return presenters.product(self._catalog.get_product(product_id, self._admissions.of(context)))
 
     def ListCategories(
         self, request: pb.ListCategoriesRequest, context: ServicerContext

@@ -49,6 +49,7 @@ def test_get_product_renders_the_contract_shape(http, products) -> None:
     first = listing["products"][0]
     product = http.get(f"/v1/products/{first['id']}")
     assert product.status_code == 200
+    assert product.headers["x-ratelimit-limit"] == "1000"  # checked in the floor's round trip
     body = product.json()
     assert set(body) == {
         "id",

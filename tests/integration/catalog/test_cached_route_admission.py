@@ -175,3 +175,26 @@ def test_cache_off_a_call_is_admitted_and_gets_its_floor_in_one_round_trip(redis
     with pytest.raises(RateLimited, match="rate limit of 3 requests exceeded"):
         request()
     assert len(floors) == 3  # the rejected call computed nothing
+
+
+def test_a_read_that_is_not_cached_is_admitted_and_gets_its_floor_in_one_round_trip(redis_client) -> None:
+    """GetProduct (the cache on): its rate-limit check rides on the floor's round trip too."""
+    client = CountingRedis(connection_pool=redis_client.connection_pool)
+    cache = ResponseCache(client, CacheSettings("t_get", enabled=True))
+    cache.bump_generation("0-1-7")
+    limiter = RateLimiter(client, {"GetProduct": Limit(2, 60)})
+
+    def admission() -> Admission:
+        limit = limiter.limit_for("GetProduct")
+        assert limit is not None
+        return Admission(limiter, "GetProduct", "client-b", limit)
+
+    assert cache.read_floor(admission()) == "0-1-7"  # also loads the script
+    CountingRedis.sent = 0
+    checked = admission()
+    assert cache.read_floor(checked) == "0-1-7"
+    assert CountingRedis.sent == 1 and checked.done and checked.decision is not None
+    assert checked.decision.remaining == 0
+    with pytest.raises(RateLimited, match="rate limit of 2 requests exceeded"):
+        cache.read_floor(admission())
+    assert cache.read_floor() == "0-1-7", "without an admission: the floor alone"
