@@ -84,6 +84,14 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# The leader's fill: the value (KEYS[1], ARGV[1], ttl ARGV[2]) and its lock's release (KEYS[2],
+# compare-and-delete with the token ARGV[3]) in one round trip. A waiter polling MGET(value, lock)
+# sees the value before the lock goes.
+_FILL_AND_RELEASE = """
+redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
+if redis.call('GET', KEYS[2]) == ARGV[3] then return redis.call('DEL', KEYS[2]) end
+return 0
+"""
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,7 @@ class ResponseCache:
         self._gated_lookup = client.register_script(_GATED_LOOKUP)
         self._gated_floor = client.register_script(_GATED_FLOOR)
         self._release = client.register_script(_RELEASE)
+        self._fill_and_release = client.register_script(_FILL_AND_RELEASE)
         self._flight: SingleFlight[bytes] = SingleFlight()
         self._redis_down = Backoff(settings.redis_backoff_seconds)
         self.generations = Generations(client, settings.namespace, primary_floor)
@@ -274,10 +283,14 @@ class ResponseCache:
                 CACHE_EVENTS.labels(self._settings.namespace, "wait_timeout").inc()
             try:
                 value = compute()
-                self._redis.set(key, value, ex=self._settings.ttl_seconds)
-            finally:
-                if leader:  # also when compute failed: waiters stop waiting and try themselves
+            except BaseException:
+                if leader:  # waiters stop waiting and try themselves
                     self._release(keys=[lock_key], args=[token])
+                raise
+            if leader:
+                self._fill_and_release(keys=[key, lock_key], args=[value, self._settings.ttl_seconds, token])
+            else:
+                self._redis.set(key, value, ex=self._settings.ttl_seconds)
             return value
         except redis.RedisError as error:
             self._mark_redis_down(error)

@@ -149,3 +149,43 @@ def test_waiters_stop_waiting_as_soon_as_a_failing_leader_gives_up(redis_client:
     assert follower_cache.get_or_compute("q", lambda: b"second try") == b"second try"
     assert time.monotonic() - began < 1.5  # not the 5 s wait
     thread.join()
+
+
+class CountingRedis(redis.Redis):
+    """Counts the commands (round trips) the cache sends."""
+
+    sent: list[str] = []
+
+    def execute_command(self, *args, **options):  # type: ignore[no-untyped-def]
+        CountingRedis.sent.append(str(args[0]))
+        return super().execute_command(*args, **options)
+
+
+def test_a_miss_is_three_round_trips_and_the_leader_leaves_no_lock(redis_client: redis.Redis) -> None:
+    """Lookup, the single-flight lock, then the value and the lock's release together; the next call
+    is a hit in one round trip."""
+    client = CountingRedis(connection_pool=redis_client.connection_pool)
+    cache = ResponseCache(client, CacheSettings("t_miss", ttl_seconds=30))
+    cache.get_or_compute("warm-up", CountingQuery(delay=0))  # loads the scripts into Redis
+    query = CountingQuery(delay=0)
+    CountingRedis.sent = []
+    assert cache.get_or_compute("q=kokum", query) == b"page-1"
+    assert CountingRedis.sent == ["EVALSHA", "SET", "EVALSHA"]
+    assert not redis_client.keys("{t_miss}:resp:*:lock"), "the lock was released"
+    values = redis_client.keys("{t_miss}:resp:*")
+    assert len(values) == 2 and all(0 < redis_client.ttl(key) <= 30 for key in values)
+    CountingRedis.sent = []
+    assert cache.get_or_compute("q=kokum", query) == b"page-1" and query.calls == 1
+    assert CountingRedis.sent == ["EVALSHA"]
+
+
+def test_a_leader_whose_query_fails_releases_the_lock_and_stores_nothing(redis_client: redis.Redis) -> None:
+    cache = ResponseCache(redis_client, CacheSettings("t_fail"))
+
+    def failing() -> bytes:
+        raise RuntimeError("database gone")
+
+    with contextlib.suppress(RuntimeError):
+        cache.get_or_compute("q=fails", failing)
+    assert redis_client.keys("{t_fail}:resp:*") == []
+    assert cache.get_or_compute("q=fails", CountingQuery(delay=0)) == b"page-1"
