@@ -200,18 +200,23 @@ def render_group(group: str, rows: Sequence[Mapping[str, Any]], path: Path, titl
     return True
 
 
-def render_plots(document: Mapping[str, Any], results_dir: Path, stamp: str) -> list[Path]:
-    """<stamp>-<group>.png per group with figures, copied to latest-<group>.png (older latest-*.png of
-    groups this run did not draw are removed, as latest.md only shows this run)."""
+def render_plots(
+    document: Mapping[str, Any], results_dir: Path, stamp: str, latest: bool = True
+) -> list[Path]:
+    """<stamp>-<group>.png per group with figures; for a full run (latest) also copied to
+    latest-<group>.png, and older latest-*.png of groups this run did not draw are removed, as
+    latest.md only shows this run."""
     written = []
     for group, rows in sorted(group_rows(document.get("rows", [])).items()):
         path = results_dir / f"{stamp}-{group}.png"
         title = f"{document.get('stamp', stamp)}, {document.get('products') or 'deployment'} products"
         if render_group(group, rows, path, title):
             written.append(path)
-    latest = {results_dir / f"latest-{p.name.split('-', 1)[1]}" for p in written}
+    if not latest:
+        return written
+    current = {results_dir / f"latest-{p.name.split('-', 1)[1]}" for p in written}
     for old in results_dir.glob("latest-*.png"):
-        if old not in latest:
+        if old not in current:
             old.unlink()
     for path in written:
         shutil.copyfile(path, results_dir / f"latest-{path.name.split('-', 1)[1]}")

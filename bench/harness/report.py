@@ -1,4 +1,4 @@
-"""Renders the rows as a Markdown table and writes bench/results/<UTC stamp>.json, .md and latest.md."""
+"""Renders the rows as a Markdown table and writes bench/results/<UTC stamp>.json, .md (and latest.md)."""
 
 from __future__ import annotations
 
@@ -80,15 +80,16 @@ def render_markdown(rows: Sequence[Row], header: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_report(results_dir: Path, stamp: str, document: dict[str, Any], markdown: str) -> dict[str, Path]:
-    """<stamp>.json with every figure and command, <stamp>.md and latest.md with the table."""
+def write_report(
+    results_dir: Path, stamp: str, document: dict[str, Any], markdown: str, latest: bool = True
+) -> dict[str, Path]:
+    """<stamp>.json with every figure and command, <stamp>.md with the table, and (latest: a full
+    run) latest.md with it too; a partial run leaves the last full run's latest.md alone."""
     results_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "json": results_dir / f"{stamp}.json",
-        "md": results_dir / f"{stamp}.md",
-        "latest": results_dir / "latest.md",
-    }
+    paths = {"json": results_dir / f"{stamp}.json", "md": results_dir / f"{stamp}.md"}
     paths["json"].write_text(json.dumps(document, indent=2, default=str) + "\n")
     paths["md"].write_text(markdown)
-    paths["latest"].write_text(markdown)
+    if latest:
+        paths["latest"] = results_dir / "latest.md"
+        paths["latest"].write_text(markdown)
     return paths

@@ -126,10 +126,13 @@ def run(options: Options, say: Callable[[str], None] = print) -> int:
     document, markdown = _render(
         options, stamp, target, tools.describe(), rows, search_terms, elapsed, load_at_start
     )
-    paths = report.write_report(options.results_dir, stamp, document, markdown)
-    _plot(document, options.results_dir, stamp, say)
+    # latest.md and latest-*.png are the last full run's (README's table); a partial or quick run
+    # writes its own stamped files only.
+    full = set(options.only) == set(ALL_SCENARIOS) and not options.quick
+    paths = report.write_report(options.results_dir, stamp, document, markdown, latest=full)
+    _plot(document, options.results_dir, stamp, say, latest=full)
     print(markdown)
-    say(f"bench: {elapsed:.0f} s; report in {paths['json']} and {paths['latest']}")
+    say(f"bench: {elapsed:.0f} s; report in {paths['json']} and {paths.get('latest', paths['md'])}")
     return 0
 
 
@@ -161,10 +164,12 @@ def _guarded(
     return rows
 
 
-def _plot(document: dict[str, Any], results_dir: Path, stamp: str, say: Callable[[str], None]) -> None:
+def _plot(
+    document: dict[str, Any], results_dir: Path, stamp: str, say: Callable[[str], None], latest: bool
+) -> None:
     """A PNG per scenario group beside the report; a plot that fails never loses the report."""
     try:
-        written = plots.render_plots(document, results_dir, stamp)
+        written = plots.render_plots(document, results_dir, stamp, latest)
     except Exception as error:
         say(f"plots: not written ({_one_line(error)})")
         return

@@ -252,6 +252,13 @@ def test_write_report_saves_json_markdown_and_latest(tmp_path):
     assert paths["md"].read_text() == paths["latest"].read_text() == "# table\n"
 
 
+def test_a_partial_run_leaves_the_last_full_runs_latest_alone(tmp_path):
+    report.write_report(tmp_path, "20260101T000000Z", {"rows": []}, "# full run\n")
+    paths = report.write_report(tmp_path, "20260102T000000Z", {"rows": []}, "# B8 only\n", latest=False)
+    assert "latest" not in paths and paths["md"].read_text() == "# B8 only\n"
+    assert (tmp_path / "latest.md").read_text() == "# full run\n"
+
+
 def test_target_from_flags_and_env():
     assert parse_target(None, {}) is None
     target = parse_target("rest=http://h:8080/,grpc=h:15051", {"BENCH_UNCACHED_GRPC": "h:50061"})

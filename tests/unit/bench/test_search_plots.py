@@ -96,6 +96,15 @@ def test_plots_render_from_a_result_json(tmp_path: Path) -> None:
     ]
 
 
+def test_a_partial_run_draws_its_own_plots_and_keeps_the_latest(tmp_path: Path) -> None:
+    document = json.loads(FIXTURE.read_text())
+    (tmp_path / "latest-B4.png").write_bytes(b"the last full run's")
+    written = plots.render_plots(document, tmp_path, document["stamp"], latest=False)
+    assert len(written) == 3 and all(p.name.startswith(document["stamp"]) for p in written)
+    assert [p.name for p in tmp_path.glob("latest-*.png")] == ["latest-B4.png"]
+    assert (tmp_path / "latest-B4.png").read_bytes() == b"the last full run's"
+
+
 def test_a_group_without_figures_draws_nothing(tmp_path: Path) -> None:
     rows = [{"id": "B5", "scenario": "seed", "verdict": "n/a", "bar": "-", "measurement": None}]
     assert plots.render_plots({"rows": rows, "stamp": "S"}, tmp_path, "S") == []
