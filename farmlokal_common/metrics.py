@@ -73,3 +73,9 @@ DB_READS = Counter(
     " it already failed to reach, floor_unknown; primary: no replica)",
     ["pool", "route"],
 )
+BACKGROUND_RESTARTS = Counter(
+    "farmlokal_background_task_restarts_total",
+    "Background tasks (outbox relay, event workers, replica monitor...) that raised and were started"
+    " again after a back-off",
+    ["task"],
+)

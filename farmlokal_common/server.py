@@ -21,13 +21,16 @@ from farmlokal_common.interceptors import PerMethodChain
 from farmlokal_common.interceptors.error_mapping import ErrorMappingInterceptor
 from farmlokal_common.interceptors.request_logging import AccessLogPolicy, RequestLoggingInterceptor
 from farmlokal_common.interceptors.request_validation import RequestValidationInterceptor
-from farmlokal_common.metrics import DEPENDENCY_UP
+from farmlokal_common.metrics import BACKGROUND_RESTARTS, DEPENDENCY_UP
 from farmlokal_common.settings import ServiceSettings
 
 log = logging.getLogger("farmlokal.server")
 
 Registrar = Callable[[grpc.Server], None]
 METADATA_LIMIT_BYTES = 64 * 1024
+# A background task that raised is started again after this, doubling up to the max while it keeps failing.
+RESTART_DELAY_SECONDS = 1.0
+RESTART_DELAY_MAX_SECONDS = 30.0
 DependencyCheck = Callable[[], None]
 
 
@@ -122,10 +125,28 @@ def create_server(
     running = RunningServer(server, port, health_servicer, app, threading.Event())
     _start_health_monitor(running, settings.health_check_interval_seconds)
     for task in app.background:
-        worker = threading.Thread(target=task, args=(running.stopping,), daemon=True)
+        worker = threading.Thread(target=supervise, args=(task, running.stopping), daemon=True)
         worker.start()
         running.workers.append(worker)
     return running
+
+
+def supervise(task: Callable[[threading.Event], None], stopping: threading.Event) -> None:
+    """Runs a background task until the server stops. One that raises (a bug, an error its own loop
+    did not expect) is logged, counted and started again after a back-off, instead of ending its
+    thread silently while the service keeps reporting SERVING."""
+    name = getattr(task, "__qualname__", type(task).__name__)
+    delay = RESTART_DELAY_SECONDS
+    while not stopping.is_set():
+        try:
+            task(stopping)
+            return  # it finished (its loop saw `stopping`, or it had nothing more to do)
+        except Exception:
+            log.exception("background task failed; starting it again", extra={"task": name, "in_s": delay})
+            BACKGROUND_RESTARTS.labels(name).inc()
+        if stopping.wait(delay):
+            return
+        delay = min(delay * 2, RESTART_DELAY_MAX_SECONDS)
 
 
 def _start_health_monitor(running: RunningServer, interval: float) -> None:

@@ -15,7 +15,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
 from farmlokal_common import response_headers
+from farmlokal_common import server as server_module
 from farmlokal_common.errors import FieldViolation, InvalidArgument, RateLimited
+from farmlokal_common.metrics import BACKGROUND_RESTARTS
 from farmlokal_common.server import RunningServer, ServiceApp, create_server
 from farmlokal_common.settings import ServiceSettings
 
@@ -226,3 +228,29 @@ def test_access_log_all_logs_every_call_with_its_request_id() -> None:
 def test_an_unknown_access_log_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="'all' or 'errors'"):
         ServiceSettings(access_log="some")
+
+
+def test_a_background_task_that_raises_is_started_again_until_the_server_stops(monkeypatch, caplog) -> None:
+    monkeypatch.setattr(server_module, "RESTART_DELAY_SECONDS", 0.01)
+    runs: list[float] = []
+    healthy = threading.Event()
+
+    def relay(stopping: threading.Event) -> None:
+        runs.append(time.monotonic())
+        if len(runs) < 3:
+            raise ConnectionError("an error its loop did not expect")
+        healthy.set()
+        stopping.wait()
+
+    before = BACKGROUND_RESTARTS.labels(relay.__qualname__)._value.get()
+    app = ServiceApp(service_names=[SERVICE], register=lambda s: None, background=[relay])
+    with caplog.at_level(logging.ERROR, logger="farmlokal.server"):
+        running = create_server("127.0.0.1:0", app, ServiceSettings())
+        try:
+            assert healthy.wait(5), runs
+        finally:
+            running.stop(1)
+    assert len(runs) == 3 and runs[2] - runs[1] >= 0.02  # the back-off doubled
+    assert BACKGROUND_RESTARTS.labels(relay.__qualname__)._value.get() - before == 2
+    assert sum("background task failed" in r.getMessage() for r in caplog.records) == 2
+    assert not running.workers[0].is_alive(), "stopped with the server"
