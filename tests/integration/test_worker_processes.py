@@ -9,10 +9,25 @@ import sys
 from devstack.processes import free_port
 
 
+def _taken_port_with_a_free_successor() -> socket.socket:
+    """A listening socket on port p where p + 1 (worker 1's metrics port) is free: otherwise both
+    workers fail and the test would not show which one's failure is logged."""
+    while True:
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        probe = socket.socket()
+        try:
+            probe.bind(("127.0.0.1", taken.getsockname()[1] + 1))
+            return taken
+        except OSError:
+            taken.close()
+        finally:
+            probe.close()
+
+
 def test_a_worker_that_cannot_bind_its_metrics_port_fails_the_service_with_a_log_line() -> None:
-    taken = socket.socket()
-    taken.bind(("127.0.0.1", 0))
-    taken.listen(1)
+    taken = _taken_port_with_a_free_successor()
     metrics_port = taken.getsockname()[1]
     env = {
         "AUTH_WORKERS": "2",
