@@ -4,8 +4,8 @@
   generation also carries the replication floor its entries are computed at, and a record a promoted
   Redis replica inherited is re-derived before use (farmlokal_common/cache_generation.py).
 - On a miss, threads of one process coalesce (SingleFlight) and processes coalesce through a
-  Redis lock (SET NX PX, compare-and-delete release): one computes, the others poll for its result
-  for a bounded time, then compute themselves.
+  Redis lock (SET NX PX unless the value is there by then, compare-and-delete release, released with
+  the fill): one computes, the others poll for its result for a bounded time, then compute themselves.
 - Redis down: the cache steps aside for a short back-off and computations run from the database;
   it comes back by itself. How many run at once is the database bulkhead's bound
   (farmlokal_common/bulkhead.py), the same one every database call of a serving thread passes.
@@ -84,6 +84,15 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# The single-flight lock (KEYS[2], token ARGV[1], PX ARGV[2]) unless the value (KEYS[1]) is there
+# already: a caller whose lookup missed just before another's fill finds that value instead of
+# computing it again. Reply: {2, value}, {1} (the lock is ours) or {0} (another caller holds it).
+_LOCK_OR_VALUE = """
+local value = redis.call('GET', KEYS[1])
+if value then return {2, value} end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', tonumber(ARGV[2])) then return {1} end
+return {0}
+"""
 # The leader's fill: the value (KEYS[1], ARGV[1], ttl ARGV[2]) and its lock's release (KEYS[2],
 # compare-and-delete with the token ARGV[3]) in one round trip. A waiter polling MGET(value, lock)
 # sees the value before the lock goes.
@@ -128,6 +137,7 @@ class ResponseCache:
         self._gated_floor = client.register_script(_GATED_FLOOR)
         self._release = client.register_script(_RELEASE)
         self._fill_and_release = client.register_script(_FILL_AND_RELEASE)
+        self._lock_or_value = client.register_script(_LOCK_OR_VALUE)
         self._flight: SingleFlight[bytes] = SingleFlight()
         self._redis_down = Backoff(settings.redis_backoff_seconds)
         self.generations = Generations(client, settings.namespace, primary_floor)
@@ -272,9 +282,13 @@ class ResponseCache:
     def _fill(self, key: str, compute: Callable[[], bytes]) -> bytes:
         lock_key, token = f"{key}:lock", uuid.uuid4().hex
         try:
-            leader = bool(
-                self._redis.set(lock_key, token, nx=True, px=int(self._settings.lock_ttl_seconds * 1000))
+            reply = self._lock_or_value(
+                keys=[key, lock_key], args=[token, int(self._settings.lock_ttl_seconds * 1000)]
             )
+            if reply[0] == 2:  # filled since this call's lookup
+                CACHE_EVENTS.labels(self._settings.namespace, "shared").inc()
+                return bytes(reply[1])
+            leader = reply[0] == 1
             if not leader:
                 waited = self._wait_for(key, lock_key)
                 if waited is not None:
