@@ -96,3 +96,14 @@ def test_only_the_edges_header_asks_for_json() -> None:
     assert rest_json.wants_json_body([("x-request-id", "1"), (rest_json.REST_JSON_HEADER, "1")])
     assert not rest_json.wants_json_body([("x-request-id", "1")])
     assert not rest_json.wants_json_body(None)
+
+
+def test_an_ascii_document_skips_the_escape_search_only_when_it_has_nothing_to_escape() -> None:
+    """The regex is what tests/edge/test_rest_json_body.py holds to Envoy's printing."""
+    for code in range(128):
+        document = {"name": f"a{chr(code)}b", "n": 1}
+        text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        assert rest_json._document_bytes(document) == (
+            rest_json._ALSO_ESCAPED.sub(rest_json._u_escape, text).encode()
+        ), repr(chr(code))
+    assert rest_json._document_bytes({"name": "<>\x7f"}) == b'{"name":"\\u003c\\u003e\\u007f"}'
