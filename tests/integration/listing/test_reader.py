@@ -45,7 +45,7 @@ def row(ext: str, name: str, category: str, price: str = "10.00", description: s
 def search(engine: Engine, q: str, plan: Plan | None = None, **params: str) -> list[int]:
     query = parse_list_request(pb.ListProductsRequest(q=q, **params), CODEC)
     with engine.connect() as conn:
-        return [int(r.id) for r in forced(conn, query, plan, 50)]
+        return [int(r[0]) for r in forced(conn, query, plan, 50)]  # page rows: PRODUCT_COLUMNS, id first
 
 
 def test_get_returns_the_product_in_utc_or_none(engine) -> None:

@@ -121,7 +121,7 @@ def query_and_answer(rows: list, params: dict[str, str], start: float) -> tuple[
 
 
 def ids(rows: list) -> list[int]:
-    return [int(r.id) for r in rows]
+    return [int(r[0]) for r in rows]  # page rows: PRODUCT_COLUMNS, id first
 
 
 @SETTINGS
@@ -217,5 +217,5 @@ def test_every_single_prefix_whole_answer_by_every_plan(catalog, sort) -> None:
             stats = Statistics.terms(conn, query.terms)
             plans = [Plan.SCAN] + ([Plan.POSTINGS] if stats[0].indexed and stats[0].words else [])
             for plan in plans:
-                got = [int(r.id) for r in forced(conn, query, plan, 101)]
+                got = ids(forced(conn, query, plan, 101))
                 assert got == want, (prefix, plan)
