@@ -7,17 +7,17 @@ single-statement plans of statements.py, from the statistics this reader owns.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Engine, text
+from sqlalchemy import Connection, Engine
 
 from catalog_service.domain import CategoryCount, ProductRecord, product_from_row
 from catalog_service.listing import keyset, planner, statements
+from catalog_service.listing.execution import execute, tuples
 from catalog_service.listing.keyset import Keyset
 from catalog_service.listing.query import ListQuery
-from catalog_service.listing.statements import Driver, Plan, Statement
+from catalog_service.listing.statements import Driver, Plan
 from catalog_service.listing.statistics import Statistics
 from catalog_service.read_routing import ReadRouter
 from catalog_service.search import plan as search_plan
@@ -51,11 +51,11 @@ class ProductReader:
         return page_rows(conn, query, fetch, self.statistics, self._declined)
 
     def get(self, product_id: int, floor: str | None = None) -> ProductRecord | None:
-        row = self._reads.read(floor, lambda conn: _execute(conn, statements.product(product_id)).first())
+        row = self._reads.read(floor, lambda conn: execute(conn, statements.product(product_id)).first())
         return product_from_row(row) if row is not None else None
 
     def categories(self, floor: str | None = None) -> list[CategoryCount]:
-        rows = self._reads.read(floor, lambda conn: _execute(conn, statements.categories()).fetchall())
+        rows = self._reads.read(floor, lambda conn: execute(conn, statements.categories()).fetchall())
         return [CategoryCount(r.category, int(r.product_count)) for r in rows]
 
 
@@ -90,7 +90,7 @@ def run_plan(
     end: Keyset | None = None,
 ) -> list[Any]:
     """The next `fetch` rows by the given plan (POSTINGS needs its driving term's words)."""
-    return _tuples(conn, statements.page(query, plan, fetch, driver=driver, window_end=end))
+    return tuples(conn, statements.page(query, plan, fetch, driver=driver, window_end=end))
 
 
 def scan_within_window(
@@ -103,42 +103,9 @@ def scan_within_window(
     answer; a short page from a window that ended early is not. The fallback answers the whole page
     rather than continuing after the window, so that a page is always one statement.
     """
-    row = _execute(conn, statements.window_end(query, window.rows, price=not window.whole_scope)).first()
+    row = execute(conn, statements.window_end(query, window.rows, price=not window.whole_scope)).first()
     end = keyset.after_row(query.sort, row.k, row.id) if row is not None else None
     rows = run_plan(conn, query, Plan.SCAN, fetch, None, end)
     if len(rows) >= fetch or end is None:
         return rows
     return run_plan(conn, query, window.fallback, fetch, driver)
-
-
-def _execute(conn: Connection, statement: Statement) -> Any:
-    return conn.execute(text(statement.sql), statement.params)
-
-
-def _tuples(conn: Connection, statement: Statement) -> list[tuple[Any, ...]]:
-    """The statement's rows as plain tuples, for rows read by position (a page's PRODUCT_COLUMNS).
-
-    On the connection's DBAPI cursor through `Connection._cursor_execute`, SQLAlchemy's own path for
-    a statement without a result object: its before_cursor_execute listeners run (the statement's
-    time limit), and an error comes out as through `execute` (a DBAPIError, a lost connection
-    invalidated, handle_error listeners). What it skips, the execution context and the Result's
-    rows, was 0.12 ms of a 0.30 ms page statement's CPU (sqlalchemy 2.1, pinned).
-    """
-    sql, names = _compiled(statement.sql, conn.dialect)
-    params = statement.params if names is None else tuple(statement.params[name] for name in names)
-    cursor = conn.connection.cursor()
-    # A failed statement's cursor is dropped, not closed: closing one whose connection was lost
-    # raises again (SQLAlchemy has invalidated that connection by then).
-    conn._cursor_execute(cursor, sql, params)
-    rows = list(cursor.fetchall())
-    cursor.close()
-    return rows
-
-
-@functools.lru_cache(maxsize=1024)
-def _compiled(sql: str, dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
-    """The text in the driver's paramstyle, as `text()` compiles it, and for a positional paramstyle
-    its parameters' names in order (None: the driver takes them by name)."""
-    compiled = text(sql).compile(dialect=dialect)
-    names = compiled.positiontup
-    return compiled.string, tuple(names) if names is not None else None

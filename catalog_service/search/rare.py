@@ -19,12 +19,14 @@ from __future__ import annotations
 from collections import namedtuple
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from catalog_service.domain import PRODUCT_FIELDS
+from catalog_service.listing.execution import tuples
 from catalog_service.listing.query import ListQuery
 from catalog_service.listing.statements import (
     PRODUCT_COLUMNS,
+    Statement,
     add_keyset,
     escape_like,
     filters,
@@ -81,7 +83,7 @@ def rare_term_page(conn: Connection, query: ListQuery, fetch: int, reads: Reads)
         f" LEFT JOIN (({ids}) o STRAIGHT_JOIN products p ON p.id = o.id) ON q.ok = 1"
         f" ORDER BY o.k {direction}, o.id {direction}"
     )
-    rows = conn.execute(text(sql), {**where.params, "words": escape_like(term) + "%"}).fetchall()
+    rows = tuples(conn, Statement(sql, {**where.params, "words": escape_like(term) + "%"}))
     reads.statements += 1
     reads.lookups += 2 * (most_words + 1) + len(rows)
     if not rows or not rows[0][0]:

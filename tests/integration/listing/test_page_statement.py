@@ -1,4 +1,4 @@
-"""A page's statement runs on the DBAPI cursor (reader._tuples) and keeps what SQLAlchemy's execute gave
+"""A page's statement runs on the DBAPI cursor (listing.execution.tuples) and keeps what SQLAlchemy's execute gave
 it: the same rows, the statement's time limit, and a lost connection's error as a DBAPIError that
 invalidated the connection, so the ReadRouter answers the read on a fresh one."""
 
