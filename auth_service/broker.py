@@ -28,6 +28,7 @@ from redis.exceptions import LockError
 from auth_service.provider import FetchOutcome, ProviderRejected, TokenProvider
 from auth_service.tokens import Token
 from farmlokal_common.errors import Unavailable
+from farmlokal_common.redis_scripts import register_script
 from farmlokal_common.single_flight import SingleFlight
 
 log = logging.getLogger("farmlokal.auth.broker")
@@ -69,7 +70,7 @@ class TokenBroker:
         self._settings = settings
         self._record = record
         self._flight: SingleFlight[Lease] = SingleFlight()
-        self._invalidate = client.register_script(_INVALIDATE)
+        self._invalidate = register_script(client, _INVALIDATE)
         self._local: dict[str, Token] = {}
 
     def get(self, audience: str, scope: str) -> Lease:

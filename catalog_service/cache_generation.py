@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import redis
 
+from farmlokal_common.redis_scripts import register_script
+
 # Lua helpers shared by the scripts that read or move the record.
 LUA_HELPERS = """
 local function master_replid()
@@ -101,9 +103,9 @@ class Generations:
     def __init__(self, client: redis.Redis, namespace: str, primary_floor: Callable[[], str]) -> None:
         self.key = record_key(namespace)
         self._primary_floor = primary_floor
-        self._read = client.register_script(_READ)
-        self._bump = client.register_script(_BUMP)
-        self._rederive = client.register_script(_REDERIVE)
+        self._read = register_script(client, _READ)
+        self._bump = register_script(client, _BUMP)
+        self._rederive = register_script(client, _REDERIVE)
 
     def current(self) -> Generation | None:
         """The generation to read at; None when the record is stale and could not be re-derived

@@ -32,6 +32,7 @@ from farmlokal_common.errors import Unavailable
 from farmlokal_common.metrics import CACHE_EVENTS
 from farmlokal_common.outage import Backoff
 from farmlokal_common.rate_limit import GCRA_FUNCTION
+from farmlokal_common.redis_scripts import register_script
 from farmlokal_common.single_flight import SingleFlight
 
 log = logging.getLogger("farmlokal.cache")
@@ -132,12 +133,12 @@ class ResponseCache:
         generation re-derived after a Redis failover (farmlokal_common/cache_generation.py)."""
         self._redis = client
         self._settings = settings
-        self._lookup = client.register_script(_LOOKUP)
-        self._gated_lookup = client.register_script(_GATED_LOOKUP)
-        self._gated_floor = client.register_script(_GATED_FLOOR)
-        self._release = client.register_script(_RELEASE)
-        self._fill_and_release = client.register_script(_FILL_AND_RELEASE)
-        self._lock_or_value = client.register_script(_LOCK_OR_VALUE)
+        self._lookup = register_script(client, _LOOKUP)
+        self._gated_lookup = register_script(client, _GATED_LOOKUP)
+        self._gated_floor = register_script(client, _GATED_FLOOR)
+        self._release = register_script(client, _RELEASE)
+        self._fill_and_release = register_script(client, _FILL_AND_RELEASE)
+        self._lock_or_value = register_script(client, _LOCK_OR_VALUE)
         self._flight: SingleFlight[bytes] = SingleFlight()
         self._redis_down = Backoff(settings.redis_backoff_seconds)
         self.generations = Generations(client, settings.namespace, primary_floor)

@@ -40,6 +40,7 @@ from farmlokal_common import redis_client
 from farmlokal_common.errors import Unavailable
 from farmlokal_common.metrics import BREAKER_STATE, BREAKER_TRANSITIONS
 from farmlokal_common.outage import Backoff
+from farmlokal_common.redis_scripts import register_script
 from farmlokal_common.settings import ServiceSettings
 
 log = logging.getLogger("farmlokal.circuit_breaker")
@@ -151,7 +152,7 @@ class UpstreamBreaker:
         self._state_key = f"{prefix}:pybreaker:state"  # where CircuitRedisStorage keeps it
         self._opened_key = f"{prefix}:opened_at_ms"
         self._probe_key = f"{prefix}:probe"
-        self._release_script = client.register_script(_RELEASE)
+        self._release_script = register_script(client, _RELEASE)
         self._redis_down = Backoff(settings.redis_retry_seconds)
         self._synced_state = pybreaker.STATE_CLOSED
         self._storage = _SharedStorage(client, prefix)

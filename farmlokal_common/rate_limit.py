@@ -13,6 +13,7 @@ from farmlokal_common import request_context
 from farmlokal_common.errors import RateLimited
 from farmlokal_common.metrics import RATE_LIMIT_FAIL_OPEN, RATE_LIMIT_REJECTIONS
 from farmlokal_common.outage import Backoff
+from farmlokal_common.redis_scripts import register_script
 
 log = logging.getLogger("farmlokal.rate_limit")
 
@@ -128,7 +129,7 @@ class RateLimiter:
         self._client = client
         self._limits = limits
         self._prefix = prefix
-        self._script = client.register_script(_GCRA)
+        self._script = register_script(client, _GCRA)
         self._log_interval = log_interval_seconds
         self._last_logged = -math.inf
         self._redis_down = Backoff(redis_backoff_seconds)

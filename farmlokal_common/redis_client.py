@@ -104,11 +104,14 @@ def connect(
 
 
 def make_redis(settings: ServiceSettings, max_connections: int | None = None) -> redis.Redis:
-    """A service's shared client: timeouts keep a dead Redis from stalling RPCs."""
+    """A service's shared client: timeouts keep a dead Redis from stalling RPCs. A thread uses one
+    connection at a time, and scripts keep theirs on a free list of their own
+    (farmlokal_common/redis_scripts.py): so twice the serving threads, and room for the background
+    ones (outbox relay, sync, health checks)."""
     return connect(
         RedisTarget.from_settings(settings),
         settings.redis_socket_timeout_seconds,
-        max_connections=max_connections or settings.thread_pool_size * 2,
+        max_connections=max_connections or settings.thread_pool_size * 2 + 16,
         health_check_interval=15,
     )
 

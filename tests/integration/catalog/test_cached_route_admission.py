@@ -19,6 +19,7 @@ from farmlokal_common.interceptors.rate_limiting import RateLimitInterceptor
 from farmlokal_common.rate_limit import Limit, RateLimiter
 from farmlokal_common.server import RunningServer, ServiceApp, create_server
 from farmlokal_common.settings import ServiceSettings
+from tests.redis_commands import CommandLog
 
 SERVICE = "farmlokal.catalog.v1.CatalogService"
 
@@ -139,18 +140,9 @@ def test_each_forwarded_client_has_its_own_budget_call_after_call(channel_for) -
     ]
 
 
-class CountingRedis(redis.Redis):
-    """Counts the commands (round trips) the cache sends."""
-
-    sent = 0
-
-    def execute_command(self, *args, **options):  # type: ignore[no-untyped-def]
-        CountingRedis.sent += 1
-        return super().execute_command(*args, **options)
-
-
 def test_cache_off_a_call_is_admitted_and_gets_its_floor_in_one_round_trip(redis_client) -> None:
-    client = CountingRedis(connection_pool=redis_client.connection_pool)
+    log = CommandLog(redis_client)
+    client = log.client
     cache = ResponseCache(client, CacheSettings("t_off", enabled=False))
     cache.bump_generation("0-1-42")
     floors: list[str | None] = []
@@ -167,9 +159,9 @@ def test_cache_off_a_call_is_admitted_and_gets_its_floor_in_one_round_trip(redis
         return cache.get_or_compute_at("q=mango", compute, admission)
 
     assert request() == b"page"  # the first call also loads the script into Redis
-    CountingRedis.sent = 0
+    log.reset()
     assert request() == b"page"
-    assert CountingRedis.sent == 1  # the limit check and the generation's floor together
+    assert log.sent == ["EVALSHA"]  # the limit check and the generation's floor together
     assert floors == ["0-1-42", "0-1-42"]  # each read reflects the last write's position
     assert request() == b"page"
     with pytest.raises(RateLimited, match="rate limit of 3 requests exceeded"):
@@ -179,7 +171,8 @@ def test_cache_off_a_call_is_admitted_and_gets_its_floor_in_one_round_trip(redis
 
 def test_a_read_that_is_not_cached_is_admitted_and_gets_its_floor_in_one_round_trip(redis_client) -> None:
     """GetProduct (the cache on): its rate-limit check rides on the floor's round trip too."""
-    client = CountingRedis(connection_pool=redis_client.connection_pool)
+    log = CommandLog(redis_client)
+    client = log.client
     cache = ResponseCache(client, CacheSettings("t_get", enabled=True))
     cache.bump_generation("0-1-7")
     limiter = RateLimiter(client, {"GetProduct": Limit(2, 60)})
@@ -190,10 +183,10 @@ def test_a_read_that_is_not_cached_is_admitted_and_gets_its_floor_in_one_round_t
         return Admission(limiter, "GetProduct", "client-b", limit)
 
     assert cache.read_floor(admission()) == "0-1-7"  # also loads the script
-    CountingRedis.sent = 0
+    log.reset()
     checked = admission()
     assert cache.read_floor(checked) == "0-1-7"
-    assert CountingRedis.sent == 1 and checked.done and checked.decision is not None
+    assert log.sent == ["EVALSHA"] and checked.done and checked.decision is not None
     assert checked.decision.remaining == 0
     with pytest.raises(RateLimited, match="rate limit of 2 requests exceeded"):
         cache.read_floor(admission())

@@ -16,6 +16,7 @@ from farmlokal_common import request_context
 from farmlokal_common.bulkhead import Bulkhead
 from farmlokal_common.db import make_engine
 from farmlokal_common.settings import ServiceSettings
+from tests.redis_commands import CommandLog
 
 
 class CountingQuery:
@@ -151,32 +152,22 @@ def test_waiters_stop_waiting_as_soon_as_a_failing_leader_gives_up(redis_client:
     thread.join()
 
 
-class CountingRedis(redis.Redis):
-    """Counts the commands (round trips) the cache sends."""
-
-    sent: list[str] = []
-
-    def execute_command(self, *args, **options):  # type: ignore[no-untyped-def]
-        CountingRedis.sent.append(str(args[0]))
-        return super().execute_command(*args, **options)
-
-
 def test_a_miss_is_three_round_trips_and_the_leader_leaves_no_lock(redis_client: redis.Redis) -> None:
     """Lookup, the single-flight lock (or the value, if filled since), then the value and the lock's release together; the next call
     is a hit in one round trip."""
-    client = CountingRedis(connection_pool=redis_client.connection_pool)
-    cache = ResponseCache(client, CacheSettings("t_miss", ttl_seconds=30))
+    log = CommandLog(redis_client)
+    cache = ResponseCache(log.client, CacheSettings("t_miss", ttl_seconds=30))
     cache.get_or_compute("warm-up", CountingQuery(delay=0))  # loads the scripts into Redis
     query = CountingQuery(delay=0)
-    CountingRedis.sent = []
+    log.reset()
     assert cache.get_or_compute("q=kokum", query) == b"page-1"
-    assert CountingRedis.sent == ["EVALSHA", "EVALSHA", "EVALSHA"]  # lookup, lock, fill and release
+    assert log.sent == ["EVALSHA", "EVALSHA", "EVALSHA"]  # lookup, lock, fill and release
     assert not redis_client.keys("{t_miss}:resp:*:lock"), "the lock was released"
     values = redis_client.keys("{t_miss}:resp:*")
     assert len(values) == 2 and all(0 < redis_client.ttl(key) <= 30 for key in values)
-    CountingRedis.sent = []
+    log.reset()
     assert cache.get_or_compute("q=kokum", query) == b"page-1" and query.calls == 1
-    assert CountingRedis.sent == ["EVALSHA"]
+    assert log.sent == ["EVALSHA"]
 
 
 def test_a_leader_whose_query_fails_releases_the_lock_and_stores_nothing(redis_client: redis.Redis) -> None:

@@ -9,7 +9,9 @@ import pytest
 import redis
 
 from devstack.processes import free_port
+from farmlokal_common import rate_limit
 from farmlokal_common.rate_limit import Limit, RateLimiter, parse_limits
+from farmlokal_common.redis_scripts import register_script
 
 
 def test_limit_plus_k_concurrent_requests_reject_exactly_k(redis_client: redis.Redis) -> None:
@@ -45,16 +47,15 @@ def test_parse_limits_rejects_nonsense() -> None:
         parse_limits("ListProducts=0/1")
 
 
-class CountingRedis:
-    """Stands in for a blackholed Redis: every command fails after counting itself."""
+class CountingScripts:
+    """Stands in for a blackholed Redis: every script call fails after counting itself."""
 
-    def __init__(self, real: redis.Redis) -> None:
-        self.real = real
+    def __init__(self) -> None:
         self.down = True
         self.calls = 0
 
-    def register_script(self, source: str):
-        script = self.real.register_script(source)
+    def script(self, client: redis.Redis, source: str):
+        script = register_script(client, source)
 
         def run(keys=(), args=()):
             self.calls += 1
@@ -66,10 +67,11 @@ class CountingRedis:
 
 
 def test_after_a_redis_failure_it_fails_open_without_calling_redis_until_the_backoff_ends(
-    redis_client: redis.Redis,
+    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake = CountingRedis(redis_client)
-    limiter = RateLimiter(fake, {"*": Limit(1, 60)}, redis_backoff_seconds=0.3)  # type: ignore[arg-type]
+    fake = CountingScripts()
+    monkeypatch.setattr(rate_limit, "register_script", fake.script)
+    limiter = RateLimiter(redis_client, {"*": Limit(1, 60)}, redis_backoff_seconds=0.3)
     assert [limiter.check("ListProducts", "ip:b") for _ in range(20)] == [None] * 20
     assert fake.calls == 1  # one call paid the timeout; the other 19 were let through at once
     fake.down = False
