@@ -1,7 +1,8 @@
 """Headers a call wants on its REST response, sent once as initial (or, on error, trailing) metadata.
 
 gRPC allows initial metadata to be sent only once, so every layer (rate limiter, HTTP status,
-cache) adds its headers here and the request interceptor sends them together.
+cache) adds its headers here and the request interceptor sends them together, in the batch that
+carries the response (farmlokal_common/initial_metadata.py).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from typing import Any
 
 import grpc
 
-from farmlokal_common import request_context, response_headers
+from farmlokal_common import initial_metadata, request_context, response_headers
 from farmlokal_common.interceptors import UnaryBehavior, metadata_value, wrap_unary
 from farmlokal_common.metrics import RPC_LATENCY
 
@@ -71,7 +71,7 @@ class RequestLoggingInterceptor(grpc.ServerInterceptor):
                     code = context.code() or grpc.StatusCode.OK
                     headers = response_headers.pending()
                     if headers and code == grpc.StatusCode.OK:
-                        context.send_initial_metadata(headers)
+                        initial_metadata.send_with_response(context, headers)
                     return response
                 except BaseException:
                     code = context.code() or grpc.StatusCode.UNKNOWN
