@@ -207,9 +207,10 @@ def _timestamp(value: Any) -> str:
 
 def datetime_text(value: datetime.datetime) -> str:
     """How the transcoder prints the Timestamp of this instant (a naive value is taken as UTC)."""
-    if value.tzinfo is not None:
-        value = value.astimezone(datetime.UTC).replace(tzinfo=None)
-    return _rfc3339(value.replace(microsecond=0).isoformat(), value.microsecond * 1000)
+    if value.tzinfo is not None and value.tzinfo is not datetime.UTC:
+        value = value.astimezone(datetime.UTC)
+    # Whole seconds: the first 19 characters, whatever the zone suffix (years are 4 digits).
+    return _rfc3339(value.isoformat(timespec="seconds")[:19], value.microsecond * 1000)
 
 
 def _rfc3339(text: str, nanos: int) -> str:

@@ -82,3 +82,5 @@ def test_datetime_text_is_the_printing_of_the_timestamp(moment: dt.datetime) -> 
     record = ProductRecord(1, None, "", "", "", Decimal("1.00"), 0, moment, moment)
     assert rest_json.datetime_text(moment) == product(record).created_at.ToJsonString()
     assert rest_json.datetime_text(moment.replace(tzinfo=None)) == rest_json.datetime_text(moment)
+    sao_paulo = dt.timezone(dt.timedelta(hours=-3))  # the same instant in another zone (west: no year 10000)
+    assert rest_json.datetime_text(moment.astimezone(sao_paulo)) == rest_json.datetime_text(moment)
