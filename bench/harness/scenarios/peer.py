@@ -25,6 +25,7 @@ from bench.harness.accounting import (
 from bench.harness.figures import Measurement, Row
 from bench.harness.loadgen import run_vegeta, run_wrk
 from bench.harness.scenarios.context import ORDERS, SORTS, Context, list_request
+from bench.harness.scenarios.cpu_profile import ProfiledPath, run_profiles
 from bench.harness.scenarios.edge import edge_paths, warm
 from bench.harness.scenarios.peer_rows import check_row, pair_row, setup_peer, skipped_rows
 
@@ -137,7 +138,16 @@ def run_b8(ctx: Context) -> list[Row]:
         rows.append(pair_row(title, done, "p95", 1.0))
     for row in rows:
         row.extra.setdefault("setup", setup.describe())
-    return rows
+    for side in cached_pair:
+        warm(side.url, first_paths)
+    # Last, so that sampling never shares the CPUs with a measured run.
+    return rows + run_profiles(
+        ctx,
+        [
+            ProfiledPath("cached first pages", "catalog", ctx.target.rest_url, first_paths),
+            ProfiledPath("uncached first pages", "catalog-uncached", setup.ours_uncached_url, first_paths),
+        ],
+    )
 
 
 def _side_label(side: Side) -> str:
